@@ -1,0 +1,10 @@
+//! Switchyard: a transparent PostgreSQL and MySQL/MariaDB wire-protocol proxy.
+//!
+//! A client connects to a data port ([`server`]); its session ([`session`]) frames the client's protocol
+//! ([`protocol`]), classifies each statement ([`classify`]), picks a pool ([`route`]), checks out a backend
+//! ([`pool`]) and relays the reply frames back without re-encoding rows. Configuration is one typed tree
+//! ([`config`]). See ARCHITECTURE.md for the map and the invariants.
+
+pub mod classify;
+pub mod config;
+pub mod route;
