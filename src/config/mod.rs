@@ -455,19 +455,18 @@ impl Config {
             ConfigError::Invalid(vec![Problem::new(at, e.message().to_string())])
         })?;
         let mut problems = env::apply(&mut table, env);
-        let mut p = |t: &mut toml::Table, key: &str| section_problem(t, key, &mut problems);
         let config = Config {
-            general: p(&mut table, "general"),
-            listen: p(&mut table, "listen"),
-            tls: p(&mut table, "tls"),
-            users: p(&mut table, "users"),
-            admin: p(&mut table, "admin"),
-            pool: p(&mut table, "pool"),
-            routing: p(&mut table, "routing"),
-            health: p(&mut table, "health"),
-            postgres: p(&mut table, "postgres"),
-            mysql: p(&mut table, "mysql"),
-            monitor: p(&mut table, "monitor"),
+            general: section(&mut table, "general", &mut problems),
+            listen: section(&mut table, "listen", &mut problems),
+            tls: section(&mut table, "tls", &mut problems),
+            users: section(&mut table, "users", &mut problems),
+            admin: section(&mut table, "admin", &mut problems),
+            pool: section(&mut table, "pool", &mut problems),
+            routing: section(&mut table, "routing", &mut problems),
+            health: section(&mut table, "health", &mut problems),
+            postgres: section(&mut table, "postgres", &mut problems),
+            mysql: section(&mut table, "mysql", &mut problems),
+            monitor: section(&mut table, "monitor", &mut problems),
         };
         for key in table.keys() {
             problems.push(Problem::new(key.clone(), "unknown section".into()));
@@ -498,7 +497,7 @@ fn line_of(text: &str, offset: usize) -> String {
 }
 
 /// Deserialises `table[key]` (or the default when absent), recording a problem with the full key path on error.
-fn section_problem<T: serde::de::DeserializeOwned + Default>(
+fn section<T: serde::de::DeserializeOwned + Default>(
     table: &mut toml::Table,
     key: &str,
     problems: &mut Vec<Problem>,

@@ -96,7 +96,7 @@ fn switchyard_env_overrides_any_key() {
     assert_eq!(c.pool.max_connections, 9);
     assert_eq!(c.listen.postgres, "127.0.0.1:7000");
     let p = problems("", &[("SWITCHYARD_POOL__NOPE", "1")]);
-    assert_eq!(p[0].key, "pool");
+    assert_eq!(p[0].key, "pool.nope");
 }
 
 #[test]
