@@ -437,10 +437,7 @@ pub struct Monitor {
 impl Default for Monitor {
     fn default() -> Self {
         let slow = [("select", 1000), ("insert", 500), ("update", 500), ("delete", 500), ("other", 1000)];
-        Monitor {
-            enabled: true,
-            slow_threshold_ms: slow.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        }
+        Monitor { enabled: true, slow_threshold_ms: slow.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
     }
 }
 
@@ -479,8 +476,8 @@ impl Config {
 
     /// Reads and parses a file with the process environment as overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let env: BTreeMap<String, String> = std::env::vars().collect();
         Config::parse(&text, &env)
     }

@@ -63,7 +63,9 @@ fn semantic_problems_are_all_reported() {
         &[],
     );
     let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
-    for k in ["pool.min_connections", "users[0].password", "users[1].name", "postgres.primary", "postgres.replicas.addr"] {
+    for k in
+        ["pool.min_connections", "users[0].password", "users[1].name", "postgres.primary", "postgres.replicas.addr"]
+    {
         assert!(keys.contains(&k), "missing {k} in {keys:?}");
     }
 }

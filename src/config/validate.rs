@@ -49,17 +49,20 @@ pub fn validate(c: &Config) -> Vec<Problem> {
         bad("tls", "set both `cert` and `key`, or neither".into());
     }
     for (key, path) in [("tls.cert", &c.tls.cert), ("tls.key", &c.tls.key)] {
-        if let Some(p) = path {
-            if !p.exists() {
-                bad(key, format!("{} does not exist", p.display()));
-            }
+        if let Some(p) = path
+            && !p.exists()
+        {
+            bad(key, format!("{} does not exist", p.display()));
         }
     }
     if c.pool.max_connections == 0 {
         bad("pool.max_connections", "must be at least 1".into());
     }
     if c.pool.min_connections > c.pool.max_connections {
-        bad("pool.min_connections", format!("{} exceeds max_connections {}", c.pool.min_connections, c.pool.max_connections));
+        bad(
+            "pool.min_connections",
+            format!("{} exceeds max_connections {}", c.pool.min_connections, c.pool.max_connections),
+        );
     }
     if c.pool.connection_timeout.is_zero() {
         bad("pool.connection_timeout", "must be more than 0".into());
@@ -93,19 +96,23 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             }
             _ => {}
         }
-        if let Some(v) = &u.scram_verifier {
-            if !v.starts_with("SCRAM-SHA-256$") {
-                bad(&format!("{key}.scram_verifier"), "expected SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>".into());
-            }
+        if let Some(v) = &u.scram_verifier
+            && !v.starts_with("SCRAM-SHA-256$")
+        {
+            bad(
+                &format!("{key}.scram_verifier"),
+                "expected SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>".into(),
+            );
         }
         if u.max_connections == Some(0) {
             bad(&format!("{key}.max_connections"), "must be at least 1".into());
         }
     }
-    if let Some(u) = &c.health.user {
-        if c.user(u).is_none() && c.health.password.is_none() {
-            bad("health.user", format!("`{u}` is not a configured user and health.password is not set"));
-        }
+    if let Some(u) = &c.health.user
+        && c.user(u).is_none()
+        && c.health.password.is_none()
+    {
+        bad("health.user", format!("`{u}` is not a configured user and health.password is not set"));
     }
     let admin_loopback = c.listen.admin.parse::<SocketAddr>().map(|a| a.ip().is_loopback()).unwrap_or(true);
     if !c.listen.admin.is_empty() && !admin_loopback && c.admin.password == "admin" {
@@ -123,11 +130,14 @@ fn check_cluster(engine: &str, c: &Cluster, out: &mut Vec<Problem>) {
     }
     let mut names = HashSet::new();
     for (s, role) in c.servers() {
-        let key = format!("{engine}.{}", match role {
-            super::Role::Write => "primary",
-            super::Role::Read => "replicas",
-            super::Role::Analytics => "analytics",
-        });
+        let key = format!(
+            "{engine}.{}",
+            match role {
+                super::Role::Write => "primary",
+                super::Role::Read => "replicas",
+                super::Role::Analytics => "analytics",
+            }
+        );
         if s.name.is_empty() {
             out.push(Problem::new(format!("{key}.name"), "must not be empty".into()));
         } else if !names.insert(s.name.as_str()) {
