@@ -7,4 +7,9 @@
 
 pub mod classify;
 pub mod config;
+pub mod net;
+pub mod pool;
+pub mod protocol;
 pub mod route;
+pub mod server;
+pub mod session;

@@ -50,8 +50,56 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let _ = cfg;
-            ExitCode::SUCCESS
+            init_tracing(&cfg.general.log_level);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("start runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config, cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchyard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+/// Runs the proxy until SIGTERM / SIGINT; SIGHUP reloads `path`.
+async fn serve(path: PathBuf, cfg: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handle = switchyard::server::start(cfg).await?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "switchyard started");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match Config::load(&path) {
+                Ok(new) => {
+                    for note in handle.reload(new) {
+                        tracing::warn!("{note}");
+                    }
+                    tracing::info!(file = %path.display(), "configuration reloaded");
+                }
+                Err(e) => tracing::error!(file = %path.display(), "reload refused, keeping the running configuration: {e}"),
+            },
+        }
+    }
+    tracing::info!("shutting down: draining sessions");
+    handle.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
 }

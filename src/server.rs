@@ -1,0 +1,196 @@
+//! Listeners and the process lifecycle: bind, accept (bounded by `max_client_connections`), one task per
+//! client on a `TaskTracker`, health checkers, SIGHUP-style reload and SIGTERM-style drain.
+//!
+//! Drain: stop accepting, let sessions inside a transaction finish it (idle ones are closed at once), and after
+//! `shutdown_timeout` cancel whatever is left.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::pool::health::spawn_health;
+use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
+
+/// Errors starting the proxy.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("bind {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::net::TlsError),
+}
+
+/// A running proxy.
+pub struct Handle {
+    /// Where the PostgreSQL listener is bound (resolved port when configured with port 0).
+    pub postgres_addr: Option<SocketAddr>,
+    /// The PostgreSQL engine, for admin and tests.
+    pub postgres: Option<Arc<PgEngine>>,
+    config: arc_swap::ArcSwap<Config>,
+    /// Stops accepting and closes idle sessions.
+    drain: CancellationToken,
+    /// Cancels everything still running after the drain timeout.
+    hard: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Handle {
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Swaps in a new (already validated) configuration. Pool sizes, timeouts and routing take effect at once;
+    /// listener addresses need a restart and are reported.
+    pub fn reload(&self, new: Config) -> Vec<String> {
+        let old = self.config();
+        let mut notes = Vec::new();
+        if old.listen != new.listen {
+            notes.push("listener addresses changed: restart to apply".to_string());
+        }
+        let new = Arc::new(new);
+        if let Some(pg) = &self.postgres {
+            pg.reload(new.clone());
+        }
+        self.config.store(new);
+        notes
+    }
+
+    /// Drains: stops accepting, waits up to `shutdown_timeout` for sessions to finish their transactions, then
+    /// cancels the rest.
+    pub async fn shutdown(&self) {
+        let timeout = self.config().general.shutdown_timeout;
+        self.drain.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(timeout, self.tracker.wait()).await.is_err() {
+            tracing::warn!(remaining = self.tracker.len(), "shutdown timeout reached; cancelling sessions");
+            self.hard.cancel();
+            self.tracker.wait().await;
+        }
+        if let Some(pg) = &self.postgres {
+            pg.close_pools();
+        }
+        self.hard.cancel();
+    }
+}
+
+/// Binds every configured listener and starts serving.
+pub async fn start(config: Config) -> Result<Handle, ServerError> {
+    let config = Arc::new(config);
+    let drain = CancellationToken::new();
+    let hard = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let admission = Arc::new(Semaphore::new(config.general.max_client_connections));
+    let tls = crate::net::acceptor(&config.tls)?;
+    let ids = Arc::new(AtomicU64::new(1));
+
+    let mut postgres_addr = None;
+    let mut postgres = None;
+    if !config.listen.postgres.is_empty() && config.postgres.primary.is_some() {
+        let listener = TcpListener::bind(&config.listen.postgres).await.map_err(|source| ServerError::Bind {
+            what: "postgres",
+            addr: config.listen.postgres.clone(),
+            source,
+        })?;
+        postgres_addr = listener.local_addr().ok();
+        let engine = PgEngine::new(config.clone(), drain.clone());
+        spawn_health(engine.topology.clone(), Arc::new(pg_probe(&config)), config.health.clone(), hard.clone());
+        tracing::info!(addr = ?postgres_addr, "postgres listener ready");
+        let accept = accept_loop(listener, engine.clone(), tls.clone(), admission.clone(), ids.clone());
+        let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
+        tracker.spawn(async move { accept.run(d, h, t).await });
+        postgres = Some(engine);
+    }
+    Ok(Handle { postgres_addr, postgres, config: arc_swap::ArcSwap::new(config), drain, hard, tracker })
+}
+
+fn pg_probe(config: &Config) -> PgProbe {
+    let user_name = config.health.user.clone().or_else(|| config.users.first().map(|u| u.name.clone()));
+    let user = user_name.as_deref().and_then(|n| config.user(n));
+    PgProbe {
+        user: user
+            .and_then(|u| u.backend_user.clone())
+            .or(user_name.clone())
+            .unwrap_or_else(|| "postgres".into()),
+        password: config
+            .health
+            .password
+            .clone()
+            .or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone()))),
+        database: if config.health.database.is_empty() { "postgres".into() } else { config.health.database.clone() },
+    }
+}
+
+struct AcceptLoop {
+    listener: TcpListener,
+    engine: Arc<PgEngine>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    admission: Arc<Semaphore>,
+    ids: Arc<AtomicU64>,
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    engine: Arc<PgEngine>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    admission: Arc<Semaphore>,
+    ids: Arc<AtomicU64>,
+) -> AcceptLoop {
+    AcceptLoop { listener, engine, tls, admission, ids }
+}
+
+impl AcceptLoop {
+    async fn run(self, drain: CancellationToken, hard: CancellationToken, tracker: TaskTracker) {
+        loop {
+            let (socket, peer) = tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Usually EMFILE: back off briefly instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = drain.cancelled() => return,
+            };
+            let Ok(permit) = self.admission.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "max_client_connections reached; refusing client");
+                tracker.spawn(refuse(socket));
+                continue;
+            };
+            let id = self.ids.fetch_add(1, Ordering::Relaxed);
+            let engine = self.engine.clone();
+            let tls = self.tls.clone();
+            let hard = hard.clone();
+            tracker.spawn(async move {
+                tokio::select! {
+                    _ = pgsession::serve(engine, tls, socket, peer, id) => {}
+                    _ = hard.cancelled() => {}
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Tells a client over the connection limit why it is refused (PostgreSQL answers before the start-up packet
+/// is even read, as the server itself does when it is full).
+async fn refuse(mut socket: tokio::net::TcpStream) {
+    pgsession::fatal(&mut socket, "53300", "sorry, too many clients already").await;
+}

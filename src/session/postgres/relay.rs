@@ -1,0 +1,676 @@
+//! The relay loop of one PostgreSQL client: frames client messages, attaches a backend when a transaction
+//! starts (routing by classification), relays replies frame by frame without re-encoding, and gives the backend
+//! back when ReadyForQuery says idle. Named prepared statements are renamed to shared names and re-parsed on
+//! backends that lack them; session SETs are replayed on backends whose applied set differs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::classify::{Classification, PinReason, SessionEffect, TxnEffect};
+use crate::config::{Role, User};
+use crate::net::ClientStream;
+use crate::pool::topology::InUse;
+use crate::pool::{ConnectErrorKind, PoolError, Pooled};
+use crate::protocol::postgres::{self as pg, ProtocolError, messages};
+use crate::route::{self, SessionView};
+
+use super::SessionError;
+use super::backend::{BACKEND_MAX_MESSAGE, PgConnector};
+use super::cancel::CancelTarget;
+use super::engine::PgEngine;
+use super::expect::{Action, Expect, Pending, Sent};
+use super::state::{ClientState, shared_name};
+
+/// A backend held by the session.
+struct Attached {
+    conn: Pooled<PgConnector>,
+    _use: InUse,
+}
+
+/// A session-state change that takes effect when its transaction ends well.
+enum SessionOp {
+    Set(String, Arc<str>),
+    Reset(String),
+    ResetAll,
+}
+
+/// One client's session after start-up.
+pub struct Session {
+    engine: Arc<PgEngine>,
+    client: ClientStream,
+    user: Arc<User>,
+    database: String,
+    pid: i32,
+    session_mode: bool,
+    state: ClientState,
+    cbuf: BytesMut,
+    out_c: BytesMut,
+    out_b: BytesMut,
+    backend: Option<Attached>,
+    pending: Pending,
+    /// Status byte of the last ReadyForQuery relayed ('I' idle, 'T' in transaction, 'E' failed transaction).
+    status: u8,
+    pinned: Option<PinReason>,
+    /// The client changed state the proxy cannot track: reset before the backend is reused.
+    dirty: bool,
+    last_write: Option<Instant>,
+    /// Classification of the statement bound to the unnamed portal (for Execute's effects).
+    bound: Option<(Arc<Classification>, Arc<str>)>,
+    /// Classification of the last unnamed Parse.
+    unnamed: Option<(Arc<Classification>, Arc<str>)>,
+    /// SET / RESET waiting for their transaction to end.
+    ops: Vec<SessionOp>,
+    /// The current transaction was rolled back or failed: drop `ops`.
+    txn_aborted: bool,
+    /// A backend could not be attached in the middle of an extended-protocol batch: ignore up to Sync.
+    skip_to_sync: bool,
+    max_message: usize,
+    synth: Vec<u8>,
+}
+
+impl Session {
+    /// A session for an authenticated client.
+    pub fn new(
+        engine: Arc<PgEngine>,
+        client: ClientStream,
+        user: Arc<User>,
+        database: String,
+        pid: i32,
+        session_mode: bool,
+        state: ClientState,
+    ) -> Session {
+        let max_message = engine.config().general.max_message_size;
+        Session {
+            engine,
+            client,
+            user,
+            database,
+            pid,
+            session_mode,
+            state,
+            cbuf: BytesMut::with_capacity(8 * 1024),
+            out_c: BytesMut::with_capacity(16 * 1024),
+            out_b: BytesMut::with_capacity(8 * 1024),
+            backend: None,
+            pending: Pending::default(),
+            status: b'I',
+            pinned: None,
+            dirty: false,
+            last_write: None,
+            bound: None,
+            unnamed: None,
+            ops: Vec::new(),
+            txn_aborted: false,
+            skip_to_sync: false,
+            max_message,
+            synth: Vec::new(),
+        }
+    }
+
+    /// Runs the session until the client leaves or the proxy shuts down.
+    pub async fn run(mut self) -> Result<(), SessionError> {
+        let result = self.relay().await;
+        self.engine.cancels.remove(self.pid);
+        self.finish();
+        result
+    }
+
+    async fn relay(&mut self) -> Result<(), SessionError> {
+        let shutdown = self.engine.shutdown.clone();
+        loop {
+            let event = match &mut self.backend {
+                Some(att) => tokio::select! {
+                    r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
+                    r = att.conn.stream.read_buf(&mut att.conn.buf) => Event::Backend(r),
+                },
+                None => tokio::select! {
+                    r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
+                    _ = shutdown.cancelled() => Event::Shutdown,
+                },
+            };
+            match event {
+                Event::Client(Ok(0)) | Event::Client(Err(_)) => return Ok(()),
+                Event::Client(Ok(_)) => {
+                    if !self.on_client_data().await? {
+                        return Ok(());
+                    }
+                }
+                Event::Backend(Ok(n)) if n > 0 => self.on_backend_data().await?,
+                Event::Backend(r) => {
+                    if let Err(e) = r {
+                        tracing::info!(error = %e, "backend read failed");
+                    }
+                    if !self.on_backend_lost().await? {
+                        return Ok(());
+                    }
+                }
+                Event::Shutdown => {
+                    super::fatal(&mut self.client, "57P01", "terminating connection: the proxy is shutting down")
+                        .await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Handles every complete client frame in the buffer. Returns false when the client asked to terminate.
+    async fn on_client_data(&mut self) -> Result<bool, SessionError> {
+        loop {
+            let len = match pg::frame_len(&self.cbuf, self.max_message) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(ProtocolError::TooLarge { len, max }) => {
+                    let msg = format!("message of {len} bytes exceeds the limit of {max} bytes");
+                    super::fatal(&mut self.client, "08P01", &msg).await;
+                    return Err(SessionError::Client(msg));
+                }
+                Err(e) => {
+                    super::fatal(&mut self.client, "08P01", "invalid message framing").await;
+                    return Err(SessionError::Client(e.to_string()));
+                }
+            };
+            let frame = self.cbuf.split_to(len).freeze();
+            if frame[0] == b'X' {
+                return Ok(false);
+            }
+            if let Err(e) = self.on_client_frame(frame).await {
+                if let SessionError::Client(msg) = &e {
+                    super::fatal(&mut self.client, "08P01", msg).await;
+                }
+                return Err(e);
+            }
+        }
+        self.flush().await?;
+        Ok(true)
+    }
+
+    async fn flush(&mut self) -> Result<(), SessionError> {
+        if !self.out_b.is_empty() {
+            if let Some(att) = &mut self.backend {
+                if let Err(e) = att.conn.stream.write_all(&self.out_b).await {
+                    tracing::info!(error = %e, "backend write failed");
+                    self.out_b.clear();
+                    self.on_backend_lost().await?;
+                }
+            }
+            self.out_b.clear();
+        }
+        if !self.out_c.is_empty() {
+            self.client.write_all(&self.out_c).await.map_err(|_| SessionError::ClientGone)?;
+            self.out_c.clear();
+        }
+        Ok(())
+    }
+
+    async fn on_client_frame(&mut self, frame: Bytes) -> Result<(), SessionError> {
+        let tag = frame[0];
+        let body = &frame[5..];
+        if self.skip_to_sync {
+            if tag == b'S' {
+                self.skip_to_sync = false;
+                messages::ready_for_query(&mut self.out_c, self.status);
+            }
+            return Ok(());
+        }
+        match tag {
+            b'Q' => {
+                let sql = messages::query_text(body).map_err(client_err)?;
+                let class = self.engine.classifier.classify(sql);
+                if !self.attach(&class).await? {
+                    messages::ready_for_query(&mut self.out_c, self.status);
+                    return Ok(());
+                }
+                self.note_sent(&class);
+                let sql: Arc<str> = Arc::from(sql);
+                self.out_b.extend_from_slice(&frame);
+                self.pending.push(Expect {
+                    sent: Sent::Query,
+                    action: Action::Forward,
+                    effects: Some(class),
+                    sql: Some(sql),
+                    failed: false,
+                });
+            }
+            b'P' => self.on_parse(&frame).await?,
+            b'B' => {
+                let (_portal, name) = messages::bind_names(body).map_err(client_err)?;
+                let stmt = if name.is_empty() { None } else { self.state.statements.get(name).cloned() };
+                let bound = match &stmt {
+                    Some(s) => Some((s.class.clone(), s.sql.clone())),
+                    None if name.is_empty() => self.unnamed.clone(),
+                    None => None,
+                };
+                let class = bound.as_ref().map(|(c, _)| c.clone());
+                if !self.attach_for(class.as_deref()).await? {
+                    self.skip_to_sync = true;
+                    return Ok(());
+                }
+                match &stmt {
+                    Some(s) => {
+                        self.ensure_prepared(s.key, &s.parse);
+                        pg::messages::rename_statement(&frame, &shared_name(s.key), &mut self.out_b)
+                            .map_err(client_err)?;
+                    }
+                    None => self.out_b.extend_from_slice(&frame),
+                }
+                if let Some((c, _)) = &bound {
+                    self.note_sent(c);
+                }
+                self.bound = bound;
+                self.pending.push(Expect::plain(Sent::Bind, Action::Forward));
+            }
+            b'D' => {
+                let (kind, name) = messages::describe_or_close(body).map_err(client_err)?;
+                let stmt = if kind == b'S' && !name.is_empty() { self.state.statements.get(name).cloned() } else { None };
+                if !self.attach_for(stmt.as_ref().map(|s| &*s.class)).await? {
+                    self.skip_to_sync = true;
+                    return Ok(());
+                }
+                match &stmt {
+                    Some(s) => {
+                        self.ensure_prepared(s.key, &s.parse);
+                        pg::messages::rename_statement(&frame, &shared_name(s.key), &mut self.out_b)
+                            .map_err(client_err)?;
+                    }
+                    None => self.out_b.extend_from_slice(&frame),
+                }
+                self.pending.push(Expect::plain(Sent::Describe, Action::Forward));
+            }
+            b'E' => {
+                if !self.attach_for(None).await? {
+                    self.skip_to_sync = true;
+                    return Ok(());
+                }
+                self.out_b.extend_from_slice(&frame);
+                let (effects, sql) = match &self.bound {
+                    Some((c, s)) => (Some(c.clone()), Some(s.clone())),
+                    None => (None, None),
+                };
+                self.pending.push(Expect { sent: Sent::Execute, action: Action::Forward, effects, sql, failed: false });
+            }
+            b'C' => {
+                let (kind, name) = messages::describe_or_close(body).map_err(client_err)?;
+                if kind == b'S' && !name.is_empty() {
+                    // Shared statements stay on the backend for other clients; only the client's name goes.
+                    self.state.statements.remove(name);
+                    self.pending.push(Expect::plain(Sent::Close, Action::Synthesize(b'3')));
+                } else if self.backend.is_some() {
+                    self.out_b.extend_from_slice(&frame);
+                    self.pending.push(Expect::plain(Sent::Close, Action::Forward));
+                } else {
+                    self.pending.push(Expect::plain(Sent::Close, Action::Synthesize(b'3')));
+                }
+            }
+            b'S' => {
+                if self.backend.is_some() {
+                    self.out_b.extend_from_slice(&frame);
+                    self.pending.push(Expect::plain(Sent::Sync, Action::Forward));
+                } else {
+                    self.drain_synthesized();
+                    messages::ready_for_query(&mut self.out_c, self.status);
+                }
+            }
+            b'H' | b'd' | b'c' | b'f' => {
+                if self.backend.is_some() {
+                    self.out_b.extend_from_slice(&frame);
+                }
+            }
+            b'F' => {
+                if !self.attach_for(None).await? {
+                    messages::ready_for_query(&mut self.out_c, self.status);
+                    return Ok(());
+                }
+                self.out_b.extend_from_slice(&frame);
+                self.pending.push(Expect::plain(Sent::Query, Action::Forward));
+            }
+            other => {
+                return Err(SessionError::Client(format!("unexpected message type 0x{other:02x}")));
+            }
+        }
+        self.drain_synthesized();
+        Ok(())
+    }
+
+    async fn on_parse(&mut self, frame: &Bytes) -> Result<(), SessionError> {
+        let p = messages::parse_body(&frame[5..]).map_err(client_err)?;
+        let class = self.engine.classifier.classify(p.sql);
+        if p.name.is_empty() {
+            self.unnamed = Some((class.clone(), Arc::from(p.sql)));
+            if !self.attach(&class).await? {
+                self.skip_to_sync = true;
+                return Ok(());
+            }
+            self.out_b.extend_from_slice(frame);
+            self.pending.push(Expect::plain(Sent::Parse(None), Action::Forward));
+            return Ok(());
+        }
+        let stmt = self.state.remember(p.name, p.sql, &p.param_types, class.clone());
+        if !self.attach(&class).await? {
+            self.skip_to_sync = true;
+            return Ok(());
+        }
+        let att = self.backend.as_mut().expect("attached above");
+        if att.conn.statements.get(&stmt.key).is_some() {
+            self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Synthesize(b'1')));
+        } else {
+            att.conn.statements.put(stmt.key, ());
+            self.out_b.extend_from_slice(&stmt.parse);
+            self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Forward));
+        }
+        Ok(())
+    }
+
+    /// Makes sure the attached backend has the shared statement `key`, injecting its Parse if not.
+    fn ensure_prepared(&mut self, key: u64, parse: &Bytes) {
+        let att = self.backend.as_mut().expect("caller attached a backend");
+        if att.conn.statements.get(&key).is_none() {
+            att.conn.statements.put(key, ());
+            self.out_b.extend_from_slice(parse);
+            self.pending.push(Expect::plain(Sent::Parse(Some(key)), Action::Swallow));
+        }
+    }
+
+    /// Records what sending `class` changes at once (pins, writes).
+    fn note_sent(&mut self, class: &Classification) {
+        if let SessionEffect::Pin(reason) = class.session {
+            if self.pinned.is_none() {
+                tracing::debug!(?reason, "client pinned to its backend");
+            }
+            self.pinned = Some(reason);
+            self.dirty = true;
+        }
+        if !class.read_only {
+            self.last_write = Some(Instant::now());
+        }
+    }
+
+    fn drain_synthesized(&mut self) {
+        self.synth.clear();
+        self.pending.take_synthesized(&mut self.synth);
+        for tag in &self.synth {
+            self.out_c.extend_from_slice(&[*tag, 0, 0, 0, 4]);
+        }
+    }
+
+    async fn attach_for(&mut self, class: Option<&Classification>) -> Result<bool, SessionError> {
+        match class {
+            Some(c) => self.attach(c).await,
+            None => self.attach_role(Role::Write).await,
+        }
+    }
+
+    /// Attaches a backend for `class` when none is held. Returns false when none could be had; the client has
+    /// then been sent an ErrorResponse.
+    async fn attach(&mut self, class: &Classification) -> Result<bool, SessionError> {
+        if self.backend.is_some() {
+            return Ok(true);
+        }
+        let role = if self.session_mode { Role::Write } else { self.route(class) };
+        self.attach_role(role).await
+    }
+
+    fn route(&self, class: &Classification) -> Role {
+        let window = self.engine.config().routing.read_your_writes;
+        let view = SessionView {
+            in_transaction: self.status != b'I',
+            recent_write: !window.is_zero() && self.last_write.is_some_and(|t| t.elapsed() < window),
+            default_route: self.user.default_route,
+        };
+        route::route(class, &view, &self.engine.rules())
+    }
+
+    async fn attach_role(&mut self, role: Role) -> Result<bool, SessionError> {
+        if self.backend.is_some() {
+            return Ok(true);
+        }
+        let ban_time = self.engine.config().health.ban_time;
+        let mut error = (String::from("08006"), format!("no {} server is available", role.as_str()));
+        for server in self.engine.candidates(role) {
+            let pool = self.engine.pool(&server, &self.user, &self.database);
+            match pool.checkout().await {
+                Ok(conn) => {
+                    let in_use = server.begin_use();
+                    self.engine.cancels.set_target(
+                        self.pid,
+                        Some(CancelTarget { addr: server.addr.clone(), pid: conn.pid, secret: conn.secret }),
+                    );
+                    self.backend = Some(Attached { conn, _use: in_use });
+                    self.sync_session_state();
+                    return Ok(true);
+                }
+                Err(PoolError::Connect(e)) if matches!(e.kind, ConnectErrorKind::Unreachable | ConnectErrorKind::Timeout) => {
+                    tracing::warn!(server = %server.name, error = %e.message, "backend unreachable; trying the next");
+                    server.mark_failed(&e.message, ban_time);
+                    error = ("08006".into(), format!("no {} server is reachable", role.as_str()));
+                }
+                Err(PoolError::Connect(e)) => {
+                    error = (e.sqlstate.clone().unwrap_or_else(|| "08006".into()), e.message.clone());
+                    break;
+                }
+                Err(PoolError::Timeout { waited }) => {
+                    error = (
+                        "53300".into(),
+                        format!("no backend connection became free within {} ms", waited.as_millis()),
+                    );
+                    break;
+                }
+                Err(PoolError::Closed) => {
+                    error = ("57P01".into(), "the proxy is shutting down".into());
+                    break;
+                }
+            }
+        }
+        messages::error_response(&mut self.out_c, "ERROR", &error.0, &error.1);
+        Ok(false)
+    }
+
+    /// Brings a freshly attached backend's session SETs in line with the client's.
+    fn sync_session_state(&mut self) {
+        let att = self.backend.as_mut().expect("just attached");
+        let want = self.state.sets_fingerprint();
+        if att.conn.sets_fingerprint != want {
+            messages::query(&mut self.out_b, &self.state.replay_sql());
+            self.pending.push(Expect::plain(Sent::Query, Action::Swallow));
+            att.conn.sets_fingerprint = want;
+        }
+    }
+
+    async fn on_backend_data(&mut self) -> Result<(), SessionError> {
+        let Some(att) = &mut self.backend else { return Ok(()) };
+        let buf = &att.conn.buf;
+        let mut pos = 0;
+        let mut done: Vec<Expect> = Vec::new();
+        let mut statuses: Vec<u8> = Vec::new();
+        loop {
+            let len = match pg::frame_len(&buf[pos..], BACKEND_MAX_MESSAGE) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => return Err(SessionError::Backend(e.to_string())),
+            };
+            let frame = &buf[pos..pos + len];
+            let tag = frame[0];
+            let m = self.pending.on_message(tag);
+            if m.forward {
+                self.out_c.extend_from_slice(frame);
+            }
+            if tag == b'Z' {
+                let status = messages::ready_status(&frame[5..]).map_err(|e| SessionError::Backend(e.to_string()))?;
+                statuses.push(status);
+                self.status = status;
+            }
+            if let Some(e) = m.completed {
+                if let Sent::Parse(Some(key)) = e.sent
+                    && tag == b'E'
+                {
+                    att.conn.statements.pop(&key);
+                }
+                done.push(e);
+            }
+            self.synth.clear();
+            self.pending.take_synthesized(&mut self.synth);
+            for t in &self.synth {
+                self.out_c.extend_from_slice(&[*t, 0, 0, 0, 4]);
+            }
+            pos += len;
+        }
+        att.conn.buf.advance(pos);
+        for e in done {
+            self.apply(e);
+        }
+        for s in statuses {
+            self.on_ready(s);
+        }
+        if !self.out_c.is_empty() {
+            self.client.write_all(&self.out_c).await.map_err(|_| SessionError::ClientGone)?;
+            self.out_c.clear();
+        }
+        self.maybe_release();
+        Ok(())
+    }
+
+    /// Applies the effects of a completed message.
+    fn apply(&mut self, e: Expect) {
+        if e.failed {
+            return;
+        }
+        let Some(class) = e.effects else { return };
+        if class.txn == TxnEffect::Rollback {
+            self.txn_aborted = true;
+        }
+        match &class.session {
+            SessionEffect::Set { name } => {
+                if let Some(sql) = e.sql {
+                    self.ops.push(SessionOp::Set(name.clone(), sql));
+                }
+            }
+            SessionEffect::Reset { name } => self.ops.push(SessionOp::Reset(name.clone())),
+            SessionEffect::ResetAll => self.ops.push(SessionOp::ResetAll),
+            SessionEffect::DiscardAll => {
+                self.ops.push(SessionOp::ResetAll);
+                self.pinned = None;
+                self.dirty = false;
+                if let Some(att) = &mut self.backend {
+                    att.conn.statements.clear();
+                }
+                self.state.statements.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// A ReadyForQuery: session changes of a finished transaction take effect, or are dropped when it failed.
+    fn on_ready(&mut self, status: u8) {
+        match status {
+            b'I' => {
+                let ops = std::mem::take(&mut self.ops);
+                if !std::mem::take(&mut self.txn_aborted) {
+                    for op in ops {
+                        match op {
+                            SessionOp::Set(name, sql) => self.state.set(&name, &sql),
+                            SessionOp::Reset(name) => self.state.reset(&name),
+                            SessionOp::ResetAll => self.state.reset_all(),
+                        }
+                    }
+                }
+                if let Some(att) = &mut self.backend {
+                    att.conn.sets_fingerprint = self.state.sets_fingerprint();
+                }
+            }
+            b'E' => self.txn_aborted = true,
+            _ => {}
+        }
+    }
+
+    /// Gives the backend back when the client is between transactions and nothing is outstanding.
+    fn maybe_release(&mut self) {
+        if self.backend.is_none()
+            || !self.pending.is_empty()
+            || self.status != b'I'
+            || self.pinned.is_some()
+            || self.session_mode
+            || self.skip_to_sync
+        {
+            return;
+        }
+        let att = self.backend.take().expect("checked above");
+        self.engine.cancels.set_target(self.pid, None);
+        let mut conn = att.conn;
+        conn.last_used = Instant::now();
+        conn.release();
+    }
+
+    /// The backend connection failed. Returns false when the client must be disconnected too.
+    async fn on_backend_lost(&mut self) -> Result<bool, SessionError> {
+        let Some(att) = self.backend.take() else { return Ok(true) };
+        self.engine.cancels.set_target(self.pid, None);
+        att.conn.discard();
+        let in_transaction = self.status != b'I' || self.pinned.is_some() || self.session_mode;
+        self.pending.clear();
+        self.ops.clear();
+        if in_transaction {
+            super::fatal(&mut self.client, "08006", "server connection lost during a transaction").await;
+            return Ok(false);
+        }
+        messages::error_response(&mut self.out_c, "ERROR", "08006", "server connection lost; please retry");
+        messages::ready_for_query(&mut self.out_c, b'I');
+        self.client.write_all(&self.out_c).await.map_err(|_| SessionError::ClientGone)?;
+        self.out_c.clear();
+        Ok(true)
+    }
+
+    /// The client is gone: give the backend back in a known state, or close it.
+    fn finish(&mut self) {
+        let Some(att) = self.backend.take() else { return };
+        let clean = self.pending.is_empty() && self.status == b'I' && self.pinned.is_none() && !self.dirty;
+        if clean && !self.session_mode {
+            att.conn.release();
+            return;
+        }
+        if !self.pending.is_empty() {
+            att.conn.discard();
+            return;
+        }
+        let reset = self.engine.config().pool.reset_query.clone();
+        let rollback = self.status != b'I';
+        tokio::spawn(async move { reset_and_release(att.conn, rollback, &reset).await });
+    }
+}
+
+/// Rolls back and resets a backend a client left in a transaction or with untracked state; discards it if that
+/// fails, so that no connection in an unknown state is reused.
+async fn reset_and_release(mut conn: Pooled<PgConnector>, rollback: bool, reset: &str) {
+    let mut out = BytesMut::new();
+    if rollback {
+        messages::query(&mut out, "ROLLBACK");
+    }
+    messages::query(&mut out, reset);
+    let ok = async {
+        conn.stream.write_all(&out).await.ok()?;
+        if rollback {
+            super::backend::read_until_ready(&mut conn).await?;
+        }
+        super::backend::read_until_ready(&mut conn).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), ok).await {
+        Ok(Some(b'I')) => {
+            conn.statements.clear();
+            conn.sets_fingerprint = 0;
+            conn.release();
+        }
+        _ => conn.discard(),
+    }
+}
+
+enum Event {
+    Client(std::io::Result<usize>),
+    Backend(std::io::Result<usize>),
+    Shutdown,
+}
+
+fn client_err(e: ProtocolError) -> SessionError {
+    SessionError::Client(e.to_string())
+}
+
