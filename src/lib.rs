@@ -7,4 +7,5 @@
 
 pub mod classify;
 pub mod config;
+pub mod pool;
 pub mod route;
