@@ -43,6 +43,53 @@ pub fn packet_len(buf: &[u8], max: usize) -> Result<Option<usize>, ProtocolError
     Ok((buf.len() >= total).then_some(total))
 }
 
+/// Iterator over the complete physical packets at the start of a read chunk, for the relay: yields each
+/// packet's sequence id and payload (borrowed), and tells how many bytes the complete packets span so the caller
+/// can forward exactly those bytes in one write and keep the partial tail for the next read.
+#[derive(Debug, Clone)]
+pub struct Packets<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    max: usize,
+    failed: bool,
+}
+
+/// Walks the complete physical packets of `buf`; see [`Packets`].
+pub fn packets(buf: &[u8], max: usize) -> Packets<'_> {
+    Packets { buf, pos: 0, max, failed: false }
+}
+
+impl Packets<'_> {
+    /// Bytes taken by the packets yielded so far.
+    pub fn consumed(&self) -> usize {
+        self.pos
+    }
+}
+
+impl<'a> Iterator for Packets<'a> {
+    type Item = Result<(u8, &'a [u8]), ProtocolError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let rest = &self.buf[self.pos..];
+        match packet_len(rest, self.max) {
+            Ok(Some(n)) => {
+                self.pos += n;
+                Some(Ok((rest[3], &rest[HEADER_LEN..n])))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                // Stop after an error: nothing past a bad header can be framed.
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 /// Scans the physical packets at the start of `buf` that make up one logical packet.
 ///
 /// Returns the end offset, the joined payload length, the last sequence id and the number of pieces when the

@@ -179,6 +179,51 @@ pub fn parse_handshake_response(seq: u8, payload: &[u8]) -> Result<ClientHello, 
     })
 }
 
+/// Parses a COM_CHANGE_USER payload into a [`ClientHello`] (sequence id 0, `max_packet` 0: not sent), so the
+/// session can verify it with [`super::auth::server_authenticate`] against the scramble of the connection's
+/// greeting, which is what clients compute the response with. `caps` are the connection's negotiated ones.
+pub fn parse_change_user(payload: &[u8], caps: CapabilityFlags) -> Result<ClientHello, ProtocolError> {
+    let malformed = || ProtocolError::malformed("COM_CHANGE_USER");
+    let [0x11, rest @ ..] = payload else {
+        return Err(malformed());
+    };
+    let (user, rest) = split_nul(rest).ok_or_else(malformed)?;
+    let (auth, rest) = if caps.contains(CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+        let (&len, rest) = rest.split_first().ok_or_else(malformed)?;
+        let len = usize::from(len);
+        (rest.get(..len).ok_or_else(malformed)?, &rest[len..])
+    } else {
+        split_nul(rest).ok_or_else(malformed)?
+    };
+    let (db, rest) = split_nul(rest).ok_or_else(malformed)?;
+    let (charset, rest) = match rest {
+        [lo, _hi, rest @ ..] => (*lo, rest),
+        _ => (0, rest),
+    };
+    let plugin = match split_nul(rest) {
+        Some((name, _)) if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) && !rest.is_empty() => Some(name),
+        _ => None,
+    };
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| malformed());
+    Ok(ClientHello {
+        seq: 0,
+        caps,
+        max_packet: 0,
+        charset,
+        user: text(user)?,
+        database: if db.is_empty() { None } else { Some(text(db)?) },
+        auth_plugin: plugin.map(|p| String::from_utf8_lossy(p).into_owned()),
+        auth_response: auth.to_vec(),
+        connect_attrs: HashMap::new(),
+    })
+}
+
+/// Splits a NUL-terminated string off the front of `buf`.
+fn split_nul(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nul = buf.iter().position(|&b| b == 0)?;
+    Some((&buf[..nul], &buf[nul + 1..]))
+}
+
 /// What the proxy learns from a backend's greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerGreeting {

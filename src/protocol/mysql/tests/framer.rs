@@ -7,7 +7,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::protocol::mysql::ProtocolError;
-use crate::protocol::mysql::framer::{MAX_PAYLOAD, header, packet_len, read_packet, take_packet, write_packet};
+use crate::protocol::mysql::framer::{
+    MAX_PAYLOAD, header, packet_len, packets, read_packet, take_packet, write_packet,
+};
 
 /// Hands out its bytes a few at a time, like a slow socket.
 struct Trickle {
@@ -132,4 +134,24 @@ async fn read_packet_reports_truncation_and_limit() {
     let e = read_packet(&mut s, &mut buf, 1024).await.unwrap_err();
     assert!(matches!(e, ProtocolError::TooLarge { len: 0x7F_FFFF, max: 1024 }), "{e:?}");
     assert!(buf.capacity() < 128 * 1024, "no allocation for the announced size");
+}
+
+#[test]
+fn packets_walks_complete_packets_and_reports_consumed_bytes() {
+    let mut wire = BytesMut::new();
+    write_packet(&mut wire, 1, b"abc");
+    write_packet(&mut wire, 2, b"");
+    write_packet(&mut wire, 3, b"partial");
+    let chunk = &wire[..wire.len() - 2];
+    let mut it = packets(chunk, 100);
+    assert_eq!(it.next().unwrap().unwrap(), (1, &b"abc"[..]));
+    assert_eq!(it.next().unwrap().unwrap(), (2, &b""[..]));
+    assert!(it.next().is_none(), "the third packet is incomplete");
+    assert_eq!(it.consumed(), 7 + 4);
+
+    let mut it = packets(&[1, 0, 0, 0, b'x', 0, 1, 0, 0], 10);
+    assert!(it.next().unwrap().is_ok());
+    assert!(matches!(it.next(), Some(Err(ProtocolError::TooLarge { len: 256, .. }))));
+    assert!(it.next().is_none());
+    assert_eq!(it.consumed(), 5, "bytes before the bad header");
 }

@@ -6,8 +6,8 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use crate::protocol::mysql::backend::{BackendLogin, handshake_response, ssl_request};
 use crate::protocol::mysql::framer::take_packet;
 use crate::protocol::mysql::handshake::{
-    ClientFirst, REQUIRED_CAPABILITIES, greeting, new_scramble, parse_client_first, parse_handshake_response,
-    parse_server_greeting,
+    ClientFirst, REQUIRED_CAPABILITIES, greeting, new_scramble, parse_change_user, parse_client_first,
+    parse_handshake_response, parse_server_greeting,
 };
 use crate::protocol::mysql::{ProtocolError, RELAY_CAPABILITIES};
 
@@ -131,4 +131,27 @@ fn pre_41_clients_and_garbage_are_refused() {
     no_nul.extend_from_slice(&[0; 23]);
     no_nul.extend_from_slice(b"user-without-terminator");
     assert!(parse_handshake_response(1, &no_nul).is_err());
+}
+
+#[test]
+fn change_user_parses_into_a_hello() {
+    let caps = RELAY_CAPABILITIES;
+    let mut p = vec![0x11];
+    p.extend_from_slice(b"other\0");
+    p.push(20);
+    p.extend_from_slice(&[5u8; 20]);
+    p.extend_from_slice(b"otherdb\0");
+    p.extend_from_slice(&[33, 0]);
+    p.extend_from_slice(b"mysql_native_password\0");
+    p.extend_from_slice(&[0]);
+    let h = parse_change_user(&p, caps).unwrap();
+    assert_eq!((h.seq, h.user.as_str(), h.database.as_deref()), (0, "other", Some("otherdb")));
+    assert_eq!((h.charset, h.auth_plugin.as_deref()), (33, Some("mysql_native_password")));
+    assert_eq!(h.auth_response, vec![5u8; 20]);
+
+    // The short form from old clients: no charset, no plugin, empty database.
+    let h = parse_change_user(b"\x11u\0\0\0", caps).unwrap();
+    assert_eq!((h.user.as_str(), h.database, h.auth_plugin, h.charset), ("u", None, None, 0));
+    assert!(parse_change_user(b"\x11u\0\x14abc", caps).is_err(), "auth shorter than announced");
+    assert!(parse_change_user(b"\x03u\0", caps).is_err());
 }

@@ -72,6 +72,7 @@ proptest! {
     fn handshake_parsers_never_panic(seq in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = parse_client_first(seq, &payload);
         let _ = parse_server_greeting(&payload);
+        let _ = crate::protocol::mysql::handshake::parse_change_user(&payload, CapabilityFlags::all());
     }
 
     #[test]
