@@ -7,4 +7,5 @@
 
 pub mod classify;
 pub mod config;
+pub mod protocol;
 pub mod route;
