@@ -1,6 +1,7 @@
-//! Wire protocols spoken by the proxy: framing, message facts, handshakes and authentication.
+//! Wire protocols spoken by clients and backends: framing, message layouts, start-up and authentication.
 //!
-//! Each submodule states protocol facts only; it never reads configuration, picks a backend or touches metrics.
-//! The session layer decides what to do with them.
+//! Each submodule states facts about one protocol and nothing else: it never reads configuration, never picks
+//! a backend, never touches metrics. The session (`crate::session`) decides what to do with the frames.
 
 pub mod mysql;
+pub mod postgres;
