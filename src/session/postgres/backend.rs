@@ -186,7 +186,7 @@ impl Probe for PgProbe {
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len);
                     match frame[0] {
-                        b'D' => row = Some(messages::data_row_text(&frame[5..]).map_err(|e| e.to_string())?),
+                        b'D' => row = Some(data_row_text(&frame[5..]).ok_or("malformed DataRow")?),
                         b'E' => {
                             let f = messages::error_fields(&frame[5..]).map_err(|e| e.to_string())?;
                             return Err(f.message);
@@ -209,4 +209,24 @@ impl Probe for PgProbe {
         let lag = get(1).parse::<f64>().ok().filter(|s| *s >= 0.0).map(Duration::from_secs_f64);
         Ok(ProbeResult { read_only, lag })
     }
+}
+
+/// Reads a text-format DataRow body into its column values (None for SQL NULL). Only for the probe: the data
+/// path never decodes rows.
+fn data_row_text(body: &[u8]) -> Option<Vec<Option<String>>> {
+    let n = u16::from_be_bytes(body.get(..2)?.try_into().ok()?) as usize;
+    let mut pos = 2;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = i32::from_be_bytes(body.get(pos..pos + 4)?.try_into().ok()?);
+        pos += 4;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let v = body.get(pos..pos + len as usize)?;
+        pos += len as usize;
+        out.push(Some(String::from_utf8_lossy(v).into_owned()));
+    }
+    Some(out)
 }

@@ -122,10 +122,13 @@ impl Session {
         let shutdown = self.engine.shutdown.clone();
         loop {
             let event = match &mut self.backend {
-                Some(att) => tokio::select! {
-                    r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
-                    r = att.conn.stream.read_buf(&mut att.conn.buf) => Event::Backend(r),
-                },
+                Some(att) => {
+                    let backend = &mut *att.conn;
+                    tokio::select! {
+                        r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
+                        r = backend.stream.read_buf(&mut backend.buf) => Event::Backend(r),
+                    }
+                }
                 None => tokio::select! {
                     r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
                     _ = shutdown.cancelled() => Event::Shutdown,
@@ -480,7 +483,9 @@ impl Session {
 
     async fn on_backend_data(&mut self) -> Result<(), SessionError> {
         let Some(att) = &mut self.backend else { return Ok(()) };
-        let buf = &att.conn.buf;
+        let backend = &mut *att.conn;
+        let buf = &backend.buf;
+        let mut failed_parses: Vec<u64> = Vec::new();
         let mut pos = 0;
         let mut done: Vec<Expect> = Vec::new();
         let mut statuses: Vec<u8> = Vec::new();
@@ -505,7 +510,7 @@ impl Session {
                 if let Sent::Parse(Some(key)) = e.sent
                     && tag == b'E'
                 {
-                    att.conn.statements.pop(&key);
+                    failed_parses.push(key);
                 }
                 done.push(e);
             }
@@ -516,7 +521,10 @@ impl Session {
             }
             pos += len;
         }
-        att.conn.buf.advance(pos);
+        backend.buf.advance(pos);
+        for key in failed_parses {
+            backend.statements.pop(&key);
+        }
         for e in done {
             self.apply(e);
         }
