@@ -157,12 +157,21 @@ impl MyCluster {
     }
 
     /// Holds the replica up: while any returned guard lives, no [`MyCluster::own_replica`] holder can stop it.
-    /// Restarts the replica first if an earlier test left it stopped. Take it in tests that read from the replica.
+    /// Restarts the replica, or its replication threads, first if an earlier test left them stopped. Take it in
+    /// tests that read from the replica.
     pub async fn share_replica(&self) -> Result<RwLockReadGuard<'_, ()>, HarnessError> {
         let guard = self.replica_state.write().await;
         if self.replica_proc.lock().await.is_none() {
             self.start_replica().await?;
         }
+        let mut conn = my_connect(self.replica, "root", None, None).await?;
+        // "Connecting" is a running IO thread; only a stopped thread needs a START SLAVE.
+        let stopped = slave_status(&mut conn).await?.is_none_or(|st| st.io_running == "No" || st.sql_running == "No");
+        if stopped {
+            conn.query_drop("START SLAVE").await?;
+        }
+        conn.disconnect().await?;
+        self.wait_replicating().await?;
         Ok(guard.downgrade())
     }
 

@@ -124,11 +124,20 @@ impl PgCluster {
     }
 
     /// Holds the replica up: while any returned guard lives, no [`PgCluster::own_replica`] holder can stop it.
-    /// Restarts the replica first if an earlier test left it stopped. Take it in tests that read from the replica.
+    /// Restarts the replica, or resumes its replay, first if an earlier test left it stopped or paused. Take it
+    /// in tests that read from the replica.
     pub async fn share_replica(&self) -> Result<RwLockReadGuard<'_, ()>, HarnessError> {
         let guard = self.replica_state.write().await;
-        if pg_connect(self.replica, "postgres", None, "postgres").await.is_err() {
-            self.start_replica().await?;
+        let replica = match pg_connect(self.replica, "postgres", None, "postgres").await {
+            Ok(replica) => replica,
+            Err(_) => {
+                self.start_replica().await?;
+                pg_connect(self.replica, "postgres", None, "postgres").await?
+            }
+        };
+        let paused: bool = replica.query_one("SELECT pg_is_wal_replay_paused()", &[]).await?.get(0);
+        if paused {
+            self.resume_replay().await?;
         }
         Ok(guard.downgrade())
     }

@@ -180,6 +180,40 @@ async fn my_replica_pauses_stops_and_comes_back() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn pg_share_replica_repairs_what_a_failed_test_left() -> anyhow::Result<()> {
+    let pg = common::pg().await;
+    {
+        let _owned = pg.own_replica().await;
+        pg.pause_replay().await?;
+        // A test that fails here would leave replay paused.
+    }
+    let _shared = pg.share_replica().await?;
+    let replica = common::pg_client(pg.replica, "postgres", "postgres").await;
+    let paused: bool = replica.query_one("SELECT pg_is_wal_replay_paused()", &[]).await?.get(0);
+    assert!(!paused, "share_replica resumed replay");
+    pg.sync_replica().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn my_share_replica_repairs_what_a_failed_test_left() -> anyhow::Result<()> {
+    let my = common::my().await;
+    {
+        let _owned = my.own_replica().await;
+        my.stop_replica().await?;
+        // A test that fails here would leave the replica down.
+    }
+    let _shared = my.share_replica().await?;
+    let mut replica = common::my_conn(my.replica, "root", None).await;
+    assert_eq!(replica.query_first::<i64, _>("SELECT @@read_only").await?, Some(1));
+    let status = common::slave_status(&mut replica).await?.ok_or(anyhow::anyhow!("replica has no slave status"))?;
+    assert_eq!((status.io_running.as_str(), status.sql_running.as_str()), ("Yes", "Yes"));
+    replica.disconnect().await?;
+    my.sync_replica().await?;
+    Ok(())
+}
+
 #[test]
 fn dropped_watchdog_kills_servers_and_removes_dir() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("switchyard-it-watchdog-test-").tempdir()?.keep();
