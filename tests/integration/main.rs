@@ -1,0 +1,9 @@
+//! The one integration test binary: every file under `tests/integration/` is a module of it, so all tests of a
+//! run share the servers the harness (`tests/common/`) starts once.
+//!
+//! Deliberately not here: test logic. Add a module per feature under test.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod harness_smoke;
