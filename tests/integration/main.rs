@@ -7,3 +7,10 @@
 mod common;
 
 mod harness_smoke;
+mod pg_clients;
+mod pg_errors;
+mod pg_lifecycle;
+mod pg_pooling;
+mod pg_routing;
+mod pg_tls;
+mod proxy;

@@ -1,0 +1,129 @@
+//! `TestProxy`: a Switchyard instance started in-process on free ports in front of the harness servers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchyard::config::{AuthMethod, Config, ServerConfig, User};
+use switchyard::server::{self, Handle};
+
+use crate::common;
+
+/// Builder for an in-process proxy.
+pub struct TestProxy {
+    pub config: Config,
+}
+
+impl TestProxy {
+    /// A proxy in front of the harness PostgreSQL primary and replica, users `postgres` (trust) and `app` (SCRAM).
+    pub async fn postgres() -> TestProxy {
+        let pg = common::pg().await;
+        let mut config = Config::default();
+        config.listen.postgres = "127.0.0.1:0".into();
+        config.listen.mysql = String::new();
+        config.listen.admin = String::new();
+        config.listen.metrics = String::new();
+        config.postgres.primary = Some(server("primary", pg.primary));
+        config.postgres.replicas = vec![server("replica1", pg.replica)];
+        config.mysql.primary = None;
+        config.health.interval = Duration::from_millis(200);
+        config.health.ban_time = Duration::from_millis(500);
+        config.pool.min_connections = 0;
+        config.pool.connection_timeout = Duration::from_secs(10);
+        config.general.shutdown_timeout = Duration::from_secs(5);
+        config.users = vec![
+            User { name: "postgres".into(), auth: AuthMethod::Trust, ..User::default() },
+            User {
+                name: "app".into(),
+                password: Some("app-secret".into()),
+                auth: AuthMethod::ScramSha256,
+                backend_user: Some("postgres".into()),
+                ..User::default()
+            },
+            User {
+                name: "app_md5".into(),
+                password: Some("md5-secret".into()),
+                auth: AuthMethod::Md5,
+                backend_user: Some("postgres".into()),
+                ..User::default()
+            },
+        ];
+        TestProxy { config }
+    }
+
+    /// Changes the configuration before start.
+    pub fn with(mut self, f: impl FnOnce(&mut Config)) -> TestProxy {
+        f(&mut self.config);
+        self
+    }
+
+    /// Starts it.
+    pub async fn start(self) -> Running {
+        let handle = server::start(self.config).await.expect("proxy starts");
+        Running { handle }
+    }
+}
+
+/// A started proxy.
+pub struct Running {
+    pub handle: Handle,
+}
+
+impl Running {
+    /// The PostgreSQL listener address.
+    pub fn pg_addr(&self) -> SocketAddr {
+        self.handle.postgres_addr.expect("postgres listener configured")
+    }
+
+    /// A libpq-style connection string for `user` and `db` through the proxy.
+    pub fn pg_url(&self, user: &str, db: &str) -> String {
+        let a = self.pg_addr();
+        format!("host={} port={} user={user} dbname={db} sslmode=disable", a.ip(), a.port())
+    }
+
+    /// A tokio-postgres client through the proxy.
+    pub async fn pg(&self, user: &str, db: &str) -> tokio_postgres::Client {
+        connect(&self.pg_url(user, db)).await.expect("connect through the proxy")
+    }
+
+    /// Largest number of backends any pool of `server` has held at once.
+    pub fn max_active_seen(&self, server: &str) -> usize {
+        let pg = self.handle.postgres.as_ref().expect("postgres engine");
+        pg.pools().iter().filter(|(s, ..)| s == server).map(|(.., p)| p.stats().max_active_seen).max().unwrap_or(0)
+    }
+}
+
+/// Connects with tokio-postgres (no TLS) and spawns the connection task.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+fn server(name: &str, addr: SocketAddr) -> ServerConfig {
+    ServerConfig { name: name.into(), addr: addr.to_string(), weight: 1 }
+}
+
+/// Polls `f` every 50 ms until it returns true or `limit` passes; returns whether it did.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if f().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The SQLSTATE of a tokio-postgres error, if the server (or proxy) sent one.
+pub fn sqlstate(e: &tokio_postgres::Error) -> Option<String> {
+    e.as_db_error().map(|d| d.code().code().to_string())
+}
