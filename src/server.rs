@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::net::TcpListener;
+use futures::future::BoxFuture;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -111,7 +112,11 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         let engine = PgEngine::new(config.clone(), drain.clone());
         spawn_health(engine.topology.clone(), Arc::new(pg_probe(&config)), config.health.clone(), hard.clone());
         tracing::info!(addr = ?postgres_addr, "postgres listener ready");
-        let accept = accept_loop(listener, engine.clone(), tls.clone(), admission.clone(), ids.clone());
+        let (e, t) = (engine.clone(), tls.clone());
+        let serve: ServeFn =
+            Arc::new(move |socket, peer, id| Box::pin(pgsession::serve(e.clone(), t.clone(), socket, peer, id)));
+        let accept =
+            AcceptLoop { listener, serve, refuse: refuse_postgres, admission: admission.clone(), ids: ids.clone() };
         let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
         tracker.spawn(async move { accept.run(d, h, t).await });
         postgres = Some(engine);
@@ -123,10 +128,7 @@ fn pg_probe(config: &Config) -> PgProbe {
     let user_name = config.health.user.clone().or_else(|| config.users.first().map(|u| u.name.clone()));
     let user = user_name.as_deref().and_then(|n| config.user(n));
     PgProbe {
-        user: user
-            .and_then(|u| u.backend_user.clone())
-            .or(user_name.clone())
-            .unwrap_or_else(|| "postgres".into()),
+        user: user.and_then(|u| u.backend_user.clone()).or(user_name.clone()).unwrap_or_else(|| "postgres".into()),
         password: config
             .health
             .password
@@ -136,22 +138,19 @@ fn pg_probe(config: &Config) -> PgProbe {
     }
 }
 
+/// Serves one accepted client connection (engine-specific).
+pub type ServeFn = Arc<dyn Fn(TcpStream, SocketAddr, u64) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Refuses one client over the connection limit, in its protocol.
+pub type RefuseFn = fn(TcpStream) -> BoxFuture<'static, ()>;
+
+/// An accept loop for one listener: admission-bounded, one tracked task per client.
 struct AcceptLoop {
     listener: TcpListener,
-    engine: Arc<PgEngine>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    serve: ServeFn,
+    refuse: RefuseFn,
     admission: Arc<Semaphore>,
     ids: Arc<AtomicU64>,
-}
-
-fn accept_loop(
-    listener: TcpListener,
-    engine: Arc<PgEngine>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    admission: Arc<Semaphore>,
-    ids: Arc<AtomicU64>,
-) -> AcceptLoop {
-    AcceptLoop { listener, engine, tls, admission, ids }
 }
 
 impl AcceptLoop {
@@ -171,16 +170,15 @@ impl AcceptLoop {
             };
             let Ok(permit) = self.admission.clone().try_acquire_owned() else {
                 tracing::warn!(%peer, "max_client_connections reached; refusing client");
-                tracker.spawn(refuse(socket));
+                tracker.spawn((self.refuse)(socket));
                 continue;
             };
             let id = self.ids.fetch_add(1, Ordering::Relaxed);
-            let engine = self.engine.clone();
-            let tls = self.tls.clone();
+            let session = (self.serve)(socket, peer, id);
             let hard = hard.clone();
             tracker.spawn(async move {
                 tokio::select! {
-                    _ = pgsession::serve(engine, tls, socket, peer, id) => {}
+                    _ = session => {}
                     _ = hard.cancelled() => {}
                 }
                 drop(permit);
@@ -189,8 +187,7 @@ impl AcceptLoop {
     }
 }
 
-/// Tells a client over the connection limit why it is refused (PostgreSQL answers before the start-up packet
-/// is even read, as the server itself does when it is full).
-async fn refuse(mut socket: tokio::net::TcpStream) {
-    pgsession::fatal(&mut socket, "53300", "sorry, too many clients already").await;
+/// Tells a PostgreSQL client over the connection limit why it is refused (as the server itself does when full).
+fn refuse_postgres(mut socket: TcpStream) -> BoxFuture<'static, ()> {
+    Box::pin(async move { pgsession::fatal(&mut socket, "53300", "sorry, too many clients already").await })
 }

@@ -91,11 +91,14 @@ async fn pgbench_select_only_in_every_mode_has_no_failures() {
     tokio::task::spawn_blocking(move || pgbench(addr, &["-i", "-s", "5", "-q", "bench_sy"])).await.unwrap();
     let replica = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(2), crate::proxy::connect(&format!(
-                "host={} port={} user=postgres dbname=bench_sy",
-                cluster.replica.ip(),
-                cluster.replica.port()
-            )))
+            if let Ok(Ok(c)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                crate::proxy::connect(&format!(
+                    "host={} port={} user=postgres dbname=bench_sy",
+                    cluster.replica.ip(),
+                    cluster.replica.port()
+                )),
+            )
             .await
             {
                 break c;

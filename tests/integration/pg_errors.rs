@@ -34,7 +34,7 @@ async fn authentication_and_startup_errors() {
     let p = TestProxy::postgres().await.start().await;
     let a = p.pg_addr();
     let url = |user: &str, pw: &str, db: &str| {
-        format!("host={} port={} user={user} password={pw} dbname={db} sslmode=disable", a.ip(), a.port())
+        format!("host={} port={} user={user} password='{pw}' dbname={db} sslmode=disable", a.ip(), a.port())
     };
     assert_eq!(connect_err(&url("app", "wrong", "postgres")).await, "28P01");
     assert_eq!(connect_err(&url("app_md5", "wrong", "postgres")).await, "28P01");

@@ -107,7 +107,8 @@ async fn binary_reloads_on_sighup_and_drains_on_sigterm() {
     unsafe_kill(pid, "HUP");
     let mut report = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && !(report.contains("pool.max_connections") && report.contains("listen.postgres")) {
+    while Instant::now() < deadline && !(report.contains("pool.max_connections") && report.contains("listen.postgres"))
+    {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             report.push_str(&line);
             report.push('\n');
@@ -120,10 +121,9 @@ async fn binary_reloads_on_sighup_and_drains_on_sigterm() {
     // A good file with a bigger pool.
     write_config(dir.path(), port, cluster.primary, 4);
     unsafe_kill(pid, "HUP");
-    let reloaded = eventually(Duration::from_secs(10), || async {
-        rx.try_iter().any(|l| l.contains("configuration reloaded"))
-    })
-    .await;
+    let reloaded =
+        eventually(Duration::from_secs(10), || async { rx.try_iter().any(|l| l.contains("configuration reloaded")) })
+            .await;
     assert!(reloaded, "good reload is logged");
 
     unsafe_kill(pid, "TERM");

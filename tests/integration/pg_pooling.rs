@@ -12,7 +12,9 @@ async fn fifty_clients_two_hundred_transactions_over_five_backends() {
     let p = TestProxy::postgres().await.with(|c| c.pool.max_connections = 5).start().await;
     let setup = p.pg("postgres", "postgres").await;
     setup
-        .batch_execute("DROP TABLE IF EXISTS conc; CREATE TABLE conc (client int, i int, v text, PRIMARY KEY (client, i))")
+        .batch_execute(
+            "DROP TABLE IF EXISTS conc; CREATE TABLE conc (client int, i int, v text, PRIMARY KEY (client, i))",
+        )
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -85,7 +87,9 @@ async fn session_settings_follow_their_client_and_no_other() {
         assert_eq!(sqlstate(&e).as_deref(), Some("57014"), "statement_timeout applies: {e}");
         let sp: String = b.query_one("SHOW search_path", &[]).await.unwrap().get(0);
         assert_eq!(sp, "\"$user\", public", "client b never sees a's search_path");
-        b.batch_execute("/* switchyard: route=write */ SELECT pg_sleep(0.3)").await.expect("b has no statement_timeout");
+        b.batch_execute("/* switchyard: route=write */ SELECT pg_sleep(0.3)")
+            .await
+            .expect("b has no statement_timeout");
     }
     a.batch_execute("RESET statement_timeout").await.unwrap();
     a.batch_execute("/* switchyard: route=write */ SELECT pg_sleep(0.3)").await.expect("reset applies");

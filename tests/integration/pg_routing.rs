@@ -36,7 +36,6 @@ async fn reads_replica_transactions_locks_and_hints_primary() {
     c.batch_execute("BEGIN READ ONLY").await.unwrap();
     assert!(in_recovery(&c, "SELECT pg_is_in_recovery()").await, "BEGIN READ ONLY goes to the replica");
     c.batch_execute("COMMIT").await.unwrap();
-
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,11 @@ use std::process::Command;
 use crate::proxy::TestProxy;
 
 fn psql(addr: std::net::SocketAddr, sslmode: &str, sql: &str) -> (bool, String) {
-    let conninfo =
-        format!("host={} port={} user=postgres dbname=postgres sslmode={sslmode} connect_timeout=5", addr.ip(), addr.port());
+    let conninfo = format!(
+        "host={} port={} user=postgres dbname=postgres sslmode={sslmode} connect_timeout=5",
+        addr.ip(),
+        addr.port()
+    );
     let out = Command::new("psql").args([&conninfo, "-XAtc", sql]).output().expect("run psql");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)

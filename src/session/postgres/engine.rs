@@ -17,6 +17,9 @@ use crate::route::Rules;
 use super::backend::PgConnector;
 use super::cancel::CancelRegistry;
 
+/// Server parameters shown to clients at start-up, per (user, database).
+pub type ServerParameters = Arc<Vec<(String, String)>>;
+
 /// A pool of backends to one server for one (user, database).
 pub type PgPool = Pool<PgConnector>;
 
@@ -33,7 +36,7 @@ pub struct PgEngine {
     /// Proxy-issued cancel keys of live sessions.
     pub cancels: CancelRegistry,
     pools: Mutex<HashMap<PoolKey, Arc<PgPool>>>,
-    parameters: Mutex<HashMap<(String, String), Arc<Vec<(String, String)>>>>,
+    parameters: Mutex<HashMap<(String, String), ServerParameters>>,
     verifiers: Mutex<HashMap<String, Arc<crate::protocol::postgres::ScramVerifier>>>,
     next_pid: AtomicI32,
     /// Cancelled when the proxy shuts down.
@@ -114,6 +117,14 @@ impl PgEngine {
         pool
     }
 
+    /// Drops the pool of `server` for this user and database (it could not connect).
+    fn forget_pool(&self, server: &Server, user: &User, database: &str) {
+        let key = PoolKey { server: server.name.clone(), user: user.name.clone(), database: database.to_string() };
+        if let Some(pool) = self.pools.lock().remove(&key) {
+            pool.close();
+        }
+    }
+
     /// Every pool with its server, user and database (for admin and metrics).
     pub fn pools(&self) -> Vec<(String, String, String, Arc<PgPool>)> {
         let pools = self.pools.lock();
@@ -150,7 +161,7 @@ impl PgEngine {
         &self,
         user: &User,
         database: &str,
-    ) -> Result<Arc<Vec<(String, String)>>, crate::pool::ConnectError> {
+    ) -> Result<ServerParameters, crate::pool::ConnectError> {
         let key = (user.name.clone(), database.to_string());
         if let Some(p) = self.parameters.lock().get(&key) {
             return Ok(p.clone());
@@ -169,6 +180,8 @@ impl PgEngine {
                 }
                 Err(crate::pool::PoolError::Connect(e)) => {
                     if e.sqlstate.is_some() {
+                        // The server refused this user or database: do not keep a pool that can never connect.
+                        self.forget_pool(&server, user, database);
                         return Err(e);
                     }
                     server.mark_failed(&e.message, self.config().health.ban_time);

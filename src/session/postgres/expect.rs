@@ -147,7 +147,14 @@ impl Pending {
                 skipped += 1;
             }
             // An error for an injected Parse still matters to the client: its Bind will fail with it.
-            return Matched { forward: true, completed: failed.map(|mut f| { f.effects = None; f }), skipped };
+            return Matched {
+                forward: true,
+                completed: failed.map(|mut f| {
+                    f.effects = None;
+                    f
+                }),
+                skipped,
+            };
         }
         if tag == b'E' {
             if let Some(h) = self.queue.front_mut() {

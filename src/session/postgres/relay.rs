@@ -151,8 +151,7 @@ impl Session {
                     }
                 }
                 Event::Shutdown => {
-                    super::fatal(&mut self.client, "57P01", "terminating connection: the proxy is shutting down")
-                        .await;
+                    super::fatal(&mut self.client, "57P01", "terminating connection: the proxy is shutting down").await;
                     return Ok(());
                 }
             }
@@ -192,12 +191,12 @@ impl Session {
 
     async fn flush(&mut self) -> Result<(), SessionError> {
         if !self.out_b.is_empty() {
-            if let Some(att) = &mut self.backend {
-                if let Err(e) = att.conn.stream.write_all(&self.out_b).await {
-                    tracing::info!(error = %e, "backend write failed");
-                    self.out_b.clear();
-                    self.on_backend_lost().await?;
-                }
+            if let Some(att) = &mut self.backend
+                && let Err(e) = att.conn.stream.write_all(&self.out_b).await
+            {
+                tracing::info!(error = %e, "backend write failed");
+                self.out_b.clear();
+                self.on_backend_lost().await?;
             }
             self.out_b.clear();
         }
@@ -267,7 +266,8 @@ impl Session {
             }
             b'D' => {
                 let (kind, name) = messages::describe_or_close(body).map_err(client_err)?;
-                let stmt = if kind == b'S' && !name.is_empty() { self.state.statements.get(name).cloned() } else { None };
+                let stmt =
+                    if kind == b'S' && !name.is_empty() { self.state.statements.get(name).cloned() } else { None };
                 if !self.attach_for(stmt.as_ref().map(|s| &*s.class)).await? {
                     self.skip_to_sync = true;
                     return Ok(());
@@ -444,7 +444,9 @@ impl Session {
                     self.sync_session_state();
                     return Ok(true);
                 }
-                Err(PoolError::Connect(e)) if matches!(e.kind, ConnectErrorKind::Unreachable | ConnectErrorKind::Timeout) => {
+                Err(PoolError::Connect(e))
+                    if matches!(e.kind, ConnectErrorKind::Unreachable | ConnectErrorKind::Timeout) =>
+                {
                     tracing::warn!(server = %server.name, error = %e.message, "backend unreachable; trying the next");
                     server.mark_failed(&e.message, ban_time);
                     error = ("08006".into(), format!("no {} server is reachable", role.as_str()));
@@ -454,10 +456,8 @@ impl Session {
                     break;
                 }
                 Err(PoolError::Timeout { waited }) => {
-                    error = (
-                        "53300".into(),
-                        format!("no backend connection became free within {} ms", waited.as_millis()),
-                    );
+                    error =
+                        ("53300".into(), format!("no backend connection became free within {} ms", waited.as_millis()));
                     break;
                 }
                 Err(PoolError::Closed) => {
@@ -681,4 +681,3 @@ enum Event {
 fn client_err(e: ProtocolError) -> SessionError {
     SessionError::Client(e.to_string())
 }
-
