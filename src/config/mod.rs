@@ -445,7 +445,7 @@ impl Config {
     /// Parses configuration text, applies the overrides in `env`, and validates the result.
     ///
     /// Each section is deserialised on its own so that one bad section does not hide problems in the
-    /// others; semantic checks run only when every section parsed.
+    /// others; semantic checks run on the sections that did parse.
     pub fn parse(text: &str, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let at = e.span().map(|s| line_of(text, s.start)).unwrap_or_default();
@@ -468,9 +468,9 @@ impl Config {
         for key in table.keys() {
             problems.push(Problem::new(key.clone(), "unknown section".into()));
         }
-        if problems.is_empty() {
-            problems.extend(validate::validate(&config));
-        }
+        // Sections that failed to parse hold their (valid) defaults, so checking the whole tree still reports
+        // only real problems, and an operator sees every one of them at once.
+        problems.extend(validate::validate(&config));
         if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
     }
 
