@@ -6,7 +6,29 @@
 //! parsed with sqlparser in the backend's dialect; when that fails a keyword scanner decides, and anything it
 //! does not recognise is treated as a write (routed to the primary).
 
+mod analyze;
+pub mod digest;
+mod facts;
+mod fallback;
+mod hint;
+mod lex;
+mod scan;
+mod session;
+mod statement;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::hash::BuildHasher;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use rustc_hash::FxBuildHasher;
+
+pub use analyze::classify_uncached;
 
 /// Which SQL dialect (and so which parser and keyword rules) applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -174,15 +196,27 @@ pub struct Classification {
 }
 
 /// A classification cache shared by every session of one engine. Cheap to share behind an `Arc`.
+///
+/// Keyed by an Fx hash of the exact statement text; the text is kept too and compared on a hit, so a hash
+/// collision costs a parse, never a wrong classification. Classification happens outside the lock, so a miss
+/// never blocks other sessions' hits for the length of a parse.
 pub struct Classifier {
     dialect: Dialect,
-    _capacity: usize,
+    /// `None` when the capacity is 0 (no caching).
+    cache: Option<Mutex<LruCache<u64, CacheEntry>>>,
+}
+
+/// One cached statement: its text (to rule out hash collisions) and its classification.
+struct CacheEntry {
+    text: Box<str>,
+    class: Arc<Classification>,
 }
 
 impl Classifier {
-    /// A classifier for `dialect` caching up to `capacity` distinct statement texts.
+    /// A classifier for `dialect` caching up to `capacity` distinct statement texts (0 disables the cache).
     pub fn new(dialect: Dialect, capacity: usize) -> Classifier {
-        Classifier { dialect, _capacity: capacity }
+        let cache = NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c)));
+        Classifier { dialect, cache }
     }
 
     /// The dialect this classifier parses.
@@ -192,21 +226,23 @@ impl Classifier {
 
     /// Classifies `sql`, from the cache when this exact text was seen before.
     pub fn classify(&self, sql: &str) -> Arc<Classification> {
-        let _ = sql;
-        Arc::new(Classification {
-            kind: Kind::Other,
-            read_only: false,
-            locking: false,
-            side_effects: false,
-            txn: TxnEffect::None,
-            session: SessionEffect::None,
-            hint: None,
-            tables: Vec::new(),
-            joins: 0,
-            aggregates: false,
-            multi_statement: false,
-            fingerprint: 0,
-            parsed: false,
-        })
+        let Some(cache) = &self.cache else {
+            return Arc::new(classify_uncached(self.dialect, sql));
+        };
+        let key = FxBuildHasher.hash_one(sql.as_bytes());
+        if let Some(entry) = cache.lock().get(&key)
+            && &*entry.text == sql
+        {
+            return Arc::clone(&entry.class);
+        }
+        let class = Arc::new(classify_uncached(self.dialect, sql));
+        let entry = CacheEntry { text: sql.into(), class: Arc::clone(&class) };
+        cache.lock().put(key, entry);
+        class
+    }
+
+    /// Number of statement texts currently cached.
+    pub fn cached(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.lock().len())
     }
 }
