@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::classify::{Classification, PinReason, SessionEffect, TxnEffect};
 use crate::config::{Role, User};
 use crate::net::ClientStream;
-use crate::pool::topology::InUse;
+use crate::pool::topology::{InUse, Server};
 use crate::pool::{ConnectErrorKind, PoolError, Pooled};
 use crate::protocol::postgres::{self as pg, ProtocolError, messages};
 use crate::route::{self, SessionView};
@@ -20,7 +20,7 @@ use crate::route::{self, SessionView};
 use super::SessionError;
 use super::backend::{BACKEND_MAX_MESSAGE, PgConnector};
 use super::cancel::CancelTarget;
-use super::engine::PgEngine;
+use super::engine::{PgEngine, PgPool};
 use super::expect::{Action, Expect, Pending, Sent};
 use super::state::{ClientState, shared_name};
 
@@ -69,6 +69,8 @@ pub struct Session {
     skip_to_sync: bool,
     max_message: usize,
     synth: Vec<u8>,
+    /// Pools this session has used, so that attaching costs no shared-map lookup.
+    pools: Vec<(Arc<Server>, Arc<PgPool>)>,
 }
 
 impl Session {
@@ -107,6 +109,7 @@ impl Session {
             skip_to_sync: false,
             max_message,
             synth: Vec::new(),
+            pools: Vec::new(),
         }
     }
 
@@ -432,7 +435,7 @@ impl Session {
         let ban_time = self.engine.config().health.ban_time;
         let mut error = (String::from("08006"), format!("no {} server is available", role.as_str()));
         for server in self.engine.candidates(role) {
-            let pool = self.engine.pool(&server, &self.user, &self.database);
+            let pool = self.pool_for(&server);
             match pool.checkout().await {
                 Ok(conn) => {
                     let in_use = server.begin_use();
@@ -468,6 +471,15 @@ impl Session {
         }
         messages::error_response(&mut self.out_c, "ERROR", &error.0, &error.1);
         Ok(false)
+    }
+
+    fn pool_for(&mut self, server: &Arc<Server>) -> Arc<PgPool> {
+        if let Some((_, p)) = self.pools.iter().find(|(s, _)| Arc::ptr_eq(s, server)) {
+            return p.clone();
+        }
+        let pool = self.engine.pool(server, &self.user, &self.database);
+        self.pools.push((server.clone(), pool.clone()));
+        pool
     }
 
     /// Brings a freshly attached backend's session SETs in line with the client's.
