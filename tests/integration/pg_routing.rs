@@ -59,3 +59,39 @@ async fn reads_fall_back_to_primary_while_replica_is_down() {
     .await;
     assert!(back, "reads return to the replica once it is back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_window_and_analytics_pool() {
+    let _replica = common::pg().await.share_replica().await.expect("replica up");
+    let cluster = common::pg().await;
+    let p = TestProxy::postgres()
+        .await
+        .with(|c| {
+            c.routing.read_your_writes = Duration::from_millis(700);
+            c.routing.analytics_tables = vec!["facts_t".into()];
+            // The analytics server is the primary here, so that routing there is visible from SQL.
+            c.postgres.analytics = vec![switchyard::config::ServerConfig {
+                name: "olap".into(),
+                addr: cluster.primary.to_string(),
+                weight: 1,
+            }];
+        })
+        .start()
+        .await;
+    let c = p.pg("postgres", "postgres").await;
+    c.batch_execute("CREATE TABLE IF NOT EXISTS facts_t (k int, v int); CREATE TABLE IF NOT EXISTS ryw_t (id int)")
+        .await
+        .unwrap();
+    c.execute("INSERT INTO ryw_t VALUES (1)", &[]).await.unwrap();
+    assert!(!in_recovery(&c, "SELECT pg_is_in_recovery()").await, "read right after a write stays on the primary");
+    let moved =
+        eventually(Duration::from_secs(5), || async { in_recovery(&c, "SELECT pg_is_in_recovery()").await }).await;
+    assert!(moved, "after the window, reads go back to the replica");
+    let olap: bool =
+        c.query_one("SELECT pg_is_in_recovery() FROM (SELECT k, sum(v) FROM facts_t GROUP BY k) s UNION ALL SELECT pg_is_in_recovery() LIMIT 1", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert!(!olap, "aggregate over an analytics table goes to the analytics server");
+    assert!(p.max_active_seen("olap") >= 1, "the analytics pool served it");
+}

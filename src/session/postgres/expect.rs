@@ -174,3 +174,97 @@ impl Pending {
         self.queue.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds backend tags and returns them as forwarded (the tag) or swallowed ('-'), with synthesised tags
+    /// in brackets, as one string.
+    fn run(entries: &[(Sent, Action)], backend: &[u8]) -> String {
+        let mut p = Pending::default();
+        for (s, a) in entries {
+            p.push(Expect::plain(*s, *a));
+        }
+        let mut out = String::new();
+        let mut synth = Vec::new();
+        p.take_synthesized(&mut synth);
+        for t in synth.drain(..) {
+            out.push_str(&format!("[{}]", t as char));
+        }
+        for &tag in backend {
+            let m = p.on_message(tag);
+            out.push(if m.forward { tag as char } else { '-' });
+            p.take_synthesized(&mut synth);
+            for t in synth.drain(..) {
+                out.push_str(&format!("[{}]", t as char));
+            }
+        }
+        assert!(p.is_empty(), "queue drained: {p:?}");
+        out
+    }
+
+    #[test]
+    fn injected_parse_reply_is_swallowed() {
+        let got = run(
+            &[
+                (Sent::Parse(Some(1)), Action::Swallow),
+                (Sent::Bind, Action::Forward),
+                (Sent::Execute, Action::Forward),
+                (Sent::Sync, Action::Forward),
+            ],
+            b"12DDCZ",
+        );
+        assert_eq!(got, "-2DDCZ", "the injected ParseComplete is not forwarded");
+    }
+
+    #[test]
+    fn skipped_parse_is_answered_in_order() {
+        let got = run(
+            &[
+                (Sent::Parse(Some(1)), Action::Synthesize(b'1')),
+                (Sent::Bind, Action::Forward),
+                (Sent::Sync, Action::Forward),
+            ],
+            b"2Z",
+        );
+        assert_eq!(got, "[1]2Z");
+        let got = run(
+            &[(Sent::Bind, Action::Forward), (Sent::Close, Action::Synthesize(b'3')), (Sent::Sync, Action::Forward)],
+            b"2Z",
+        );
+        assert_eq!(got, "2[3]Z");
+    }
+
+    #[test]
+    fn error_skips_to_sync_including_synthesised_replies() {
+        let got = run(
+            &[
+                (Sent::Parse(None), Action::Forward),
+                (Sent::Parse(Some(2)), Action::Synthesize(b'1')),
+                (Sent::Bind, Action::Forward),
+                (Sent::Sync, Action::Forward),
+            ],
+            b"EZ",
+        );
+        assert_eq!(got, "EZ");
+    }
+
+    #[test]
+    fn async_messages_pass_and_describe_ends_at_row_description_or_nodata() {
+        let got = run(
+            &[(Sent::Describe, Action::Forward), (Sent::Describe, Action::Forward), (Sent::Sync, Action::Forward)],
+            b"tNTtnSZ",
+        );
+        assert_eq!(got, "tNTtnSZ");
+    }
+
+    #[test]
+    fn query_error_marks_entry_failed_but_waits_for_ready() {
+        let mut p = Pending::default();
+        p.push(Expect::plain(Sent::Query, Action::Forward));
+        assert!(p.on_message(b'E').completed.is_none());
+        let done = p.on_message(b'Z').completed.expect("ready completes the query");
+        assert!(done.failed);
+    }
+}
