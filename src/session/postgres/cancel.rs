@@ -2,19 +2,21 @@
 //! backend's own key so a CancelRequest on a new connection can be forwarded to the right server.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::pool::topology::Server;
 use crate::protocol::postgres::messages;
 
 /// Where a cancel for a client must go right now.
 #[derive(Debug, Clone)]
 pub struct CancelTarget {
-    /// Backend address.
-    pub addr: String,
+    /// The backend's server.
+    pub server: Arc<Server>,
     /// Backend pid.
     pub pid: i32,
     /// Backend secret.
@@ -54,7 +56,7 @@ impl CancelRegistry {
         };
         let mut out = BytesMut::new();
         messages::cancel_request(&mut out, target.pid, target.secret);
-        match TcpStream::connect(&target.addr).await {
+        match TcpStream::connect(&target.server.addr).await {
             Ok(mut s) => {
                 if let Err(e) = s.write_all(&out).await {
                     tracing::warn!(error = %e, "forward cancel request");

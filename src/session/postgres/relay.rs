@@ -441,7 +441,7 @@ impl Session {
                     let in_use = server.begin_use();
                     self.engine.cancels.set_target(
                         self.pid,
-                        Some(CancelTarget { addr: server.addr.clone(), pid: conn.pid, secret: conn.secret }),
+                        Some(CancelTarget { server: server.clone(), pid: conn.pid, secret: conn.secret }),
                     );
                     self.backend = Some(Attached { conn, _use: in_use });
                     self.sync_session_state();
