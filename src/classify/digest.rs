@@ -14,50 +14,53 @@ use super::Dialect;
 use super::lex::{Lexer, Tok};
 
 /// Words after which `(` is a grouping, not a call: they get a space before `(` and do not end an operand
-/// (so `= -1` and `select -1` fold the sign into the literal).
-const KEYWORDS: &[&str] = &[
-    "all",
-    "and",
-    "any",
-    "array",
-    "as",
-    "between",
-    "by",
-    "case",
-    "distinct",
-    "else",
-    "except",
-    "exists",
-    "from",
-    "having",
-    "in",
-    "intersect",
-    "into",
-    "is",
-    "join",
-    "lateral",
-    "like",
-    "limit",
-    "not",
-    "offset",
-    "on",
-    "or",
-    "over",
-    "return",
-    "returning",
-    "select",
-    "set",
-    "some",
-    "table",
-    "then",
-    "union",
-    "using",
-    "value",
-    "values",
-    "when",
-    "where",
-    "with",
-];
+/// (so `= -1` and `select -1` fold the sign into the literal). `word` is already lower-case.
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "all"
+            | "and"
+            | "any"
+            | "array"
+            | "as"
+            | "between"
+            | "by"
+            | "case"
+            | "distinct"
+            | "else"
+            | "except"
+            | "exists"
+            | "from"
+            | "having"
+            | "in"
+            | "intersect"
+            | "into"
+            | "is"
+            | "join"
+            | "lateral"
+            | "like"
+            | "limit"
+            | "not"
+            | "offset"
+            | "on"
+            | "or"
+            | "over"
+            | "return"
+            | "returning"
+            | "select"
+            | "set"
+            | "some"
+            | "table"
+            | "then"
+            | "union"
+            | "using"
+            | "value"
+            | "values"
+            | "when"
+            | "where"
+            | "with"
+    )
+}
 
 /// The normalised text of `sql` using PostgreSQL's lexical rules. Use [`normalize_for`] when the dialect is
 /// known: MySQL differs in `#` comments, `"..."` strings, backticks and `?` placeholders.
@@ -95,7 +98,7 @@ pub fn normalize_for(dialect: Dialect, sql: &str) -> String {
             Tok::Str | Tok::Number | Tok::Param => n.literal(),
             Tok::Word => n.word(text),
             Tok::QuotedIdent => n.quoted_ident(dialect, text),
-            Tok::Variable => n.push(Last::Operand, &text.to_ascii_lowercase()),
+            Tok::Variable => n.push_as(Last::Operand, text, true),
             Tok::Op if text == "?" && dialect == Dialect::MySql => n.literal(),
             Tok::Op | Tok::Punct => n.punct(text),
         }
@@ -111,7 +114,7 @@ enum Last {
     Start,
     /// Identifier, `?`, `)`: something an operator can follow.
     Operand,
-    /// A word from [`KEYWORDS`].
+    /// A word for which [`is_keyword`] holds.
     Keyword,
     /// `(` or `[`.
     Open,
@@ -150,6 +153,11 @@ struct Normalizer {
 
 impl Normalizer {
     fn push(&mut self, kind: Last, text: &str) {
+        self.push_as(kind, text, false);
+    }
+
+    /// Emits `text` (ASCII-lower-cased when `lower`) after the separator the previous token calls for.
+    fn push_as(&mut self, kind: Last, text: &str, lower: bool) {
         if self.pending_semicolon {
             self.pending_semicolon = false;
             self.out.push(';');
@@ -161,7 +169,11 @@ impl Normalizer {
         if self.space_before(kind, text) {
             self.out.push(' ');
         }
+        let from = self.out.len();
         self.out.push_str(text);
+        if lower {
+            self.out[from..].make_ascii_lowercase();
+        }
         self.before_last = self.last;
         self.last = kind;
         self.last_at = at;
@@ -180,9 +192,10 @@ impl Normalizer {
     }
 
     fn word(&mut self, text: &str) {
-        let lower = text.to_ascii_lowercase();
-        let kind = if KEYWORDS.contains(&lower.as_str()) { Last::Keyword } else { Last::Operand };
-        self.push(kind, &lower);
+        self.push_as(Last::Operand, text, true);
+        if is_keyword(&self.out[self.out.len() - text.len()..]) {
+            self.last = Last::Keyword;
+        }
     }
 
     fn quoted_ident(&mut self, dialect: Dialect, text: &str) {
@@ -195,7 +208,7 @@ impl Normalizer {
             Dialect::Postgres if simple && !inner.bytes().any(|c| c.is_ascii_uppercase()) => {
                 self.push(Last::Operand, inner)
             }
-            Dialect::MySql if simple => self.push(Last::Operand, &inner.to_ascii_lowercase()),
+            Dialect::MySql if simple => self.push_as(Last::Operand, inner, true),
             _ => self.push(Last::Operand, text),
         }
     }
@@ -253,7 +266,7 @@ impl Normalizer {
         if let Some((d, start, prev_end)) = self.prev_row
             && d == depth
             && self.out.get(prev_end..frame.at) == Some(", ")
-            && self.out[start..prev_end] == self.out[frame.at..end]
+            && self.out.get(start..prev_end) == self.out.get(frame.at..end)
         {
             // A row identical to the previous one: drop `, (..)`.
             self.out.truncate(prev_end);

@@ -435,3 +435,17 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn huge_and_deep_statements_stay_safe() {
+    // A left-deep `1 + 1 + ...` chain: parsed, walked to a bounded depth, and then not trusted as a read.
+    let deep = format!("SELECT {} FROM t", vec!["1"; 1500].join(" + "));
+    let c = classify_uncached(Dialect::Postgres, &deep);
+    assert!(c.parsed && !c.read_only, "{c:?}");
+    // A bulk INSERT beyond the parse limit is classified by keywords.
+    let bulk = format!("INSERT INTO t VALUES {}", vec!["(1, 'a')"; 2000].join(", "));
+    let c = classify_uncached(Dialect::MySql, &bulk);
+    assert_eq!((c.kind, c.read_only, c.parsed), (Kind::Insert, false, false));
+    assert_eq!(c.tables, ["t"]);
+    assert_eq!(super::digest::normalize_for(Dialect::MySql, &bulk), "insert into t values (?)");
+}
