@@ -197,13 +197,18 @@ pub struct Classification {
 
 /// A classification cache shared by every session of one engine. Cheap to share behind an `Arc`.
 ///
-/// Keyed by an Fx hash of the exact statement text; the text is kept too and compared on a hit, so a hash
-/// collision costs a parse, never a wrong classification. Classification happens outside the lock, so a miss
-/// never blocks other sessions' hits for the length of a parse.
+/// Two levels. The first is keyed by an Fx hash of the exact statement text; the text is kept and compared on a
+/// hit, so a repeated statement costs one hash and no parse. The second is keyed by the digest fingerprint (plus
+/// the leading hint, which the digest strips): statements that differ only in literals (`WHERE id = 1` / `= 2`,
+/// as simple-protocol clients send them) share one classification and cost a fingerprint (~0.2 µs) instead of a
+/// parse (~5 µs). Text whose classification depends on a literal (`set_config(.., false)`) skips the second
+/// level. Classification happens outside the locks, so a miss never blocks other sessions' hits.
 pub struct Classifier {
     dialect: Dialect,
     /// `None` when the capacity is 0 (no caching).
     cache: Option<Mutex<LruCache<u64, CacheEntry>>>,
+    /// Classifications by statement shape; `None` when the capacity is 0.
+    shapes: Option<Mutex<LruCache<u64, Arc<Classification>>>>,
 }
 
 /// One cached statement: its text (to rule out hash collisions) and its classification.
@@ -213,10 +218,12 @@ struct CacheEntry {
 }
 
 impl Classifier {
-    /// A classifier for `dialect` caching up to `capacity` distinct statement texts (0 disables the cache).
+    /// A classifier for `dialect` caching up to `capacity` distinct statement texts and as many shapes
+    /// (0 disables caching).
     pub fn new(dialect: Dialect, capacity: usize) -> Classifier {
         let cache = NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c)));
-        Classifier { dialect, cache }
+        let shapes = NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c)));
+        Classifier { dialect, cache, shapes }
     }
 
     /// The dialect this classifier parses.
@@ -224,9 +231,10 @@ impl Classifier {
         self.dialect
     }
 
-    /// Classifies `sql`, from the cache when this exact text was seen before.
+    /// Classifies `sql`: from the text cache when this exact text was seen before, else from the shape cache
+    /// when a statement of the same digest was, else by parsing.
     pub fn classify(&self, sql: &str) -> Arc<Classification> {
-        let Some(cache) = &self.cache else {
+        let (Some(cache), Some(shapes)) = (&self.cache, &self.shapes) else {
             return Arc::new(classify_uncached(self.dialect, sql));
         };
         let key = FxBuildHasher.hash_one(sql.as_bytes());
@@ -235,9 +243,20 @@ impl Classifier {
         {
             return Arc::clone(&entry.class);
         }
+        let normalized = digest::normalize_for(self.dialect, sql);
+        let literal_sensitive = normalized.contains("set_config");
+        let hint = hint::leading_hint(self.dialect, sql);
+        let shape = digest::fnv1a(normalized.as_bytes())
+            ^ hint.map_or(0, |h| (h as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        if !literal_sensitive && let Some(class) = shapes.lock().get(&shape) {
+            // Same shape, other literals: do not fill the text cache with one-off texts.
+            return Arc::clone(class);
+        }
         let class = Arc::new(classify_uncached(self.dialect, sql));
-        let entry = CacheEntry { text: sql.into(), class: Arc::clone(&class) };
-        cache.lock().put(key, entry);
+        if !literal_sensitive {
+            shapes.lock().put(shape, Arc::clone(&class));
+        }
+        cache.lock().put(key, CacheEntry { text: sql.into(), class: Arc::clone(&class) });
         class
     }
 

@@ -396,7 +396,9 @@ fn classifier_caches_by_text() {
     assert!(std::sync::Arc::ptr_eq(&a, &b), "second call must come from the cache");
     assert_eq!(c.cached(), 1);
     c.classify("SELECT 2");
-    c.classify("SELECT 3");
+    assert_eq!(c.cached(), 1, "same shape as SELECT 1: served by the shape cache, text not stored");
+    c.classify("SELECT a FROM t");
+    c.classify("SELECT b FROM t");
     assert_eq!(c.cached(), 2, "bounded by capacity");
     assert_eq!(c.classify("DELETE FROM t").kind, Kind::Delete);
     let uncached = Classifier::new(Dialect::MySql, 0);
@@ -448,4 +450,18 @@ fn huge_and_deep_statements_stay_safe() {
     assert_eq!((c.kind, c.read_only, c.parsed), (Kind::Insert, false, false));
     assert_eq!(c.tables, ["t"]);
     assert_eq!(super::digest::normalize_for(Dialect::MySql, &bulk), "insert into t values (?)");
+}
+
+#[test]
+fn statements_differing_only_in_literals_share_one_parse() {
+    let c = Classifier::new(Dialect::Postgres, 100);
+    let a = c.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 1");
+    let b = c.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 2");
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "second literal reuses the shape's classification");
+    let hinted = c.classify("/* switchyard: route=write */ SELECT abalance FROM pgbench_accounts WHERE aid = 3");
+    assert_eq!(hinted.hint, Some(Hint::Write), "a hint is part of the shape key");
+    assert_eq!(a.hint, None);
+    let local = c.classify("SELECT set_config('a.b', 'x', true)");
+    let session = c.classify("SELECT set_config('a.b', 'x', false)");
+    assert_ne!(local.session, session.session, "literal-sensitive text is never shared by shape");
 }
