@@ -51,7 +51,12 @@ fn main() -> ExitCode {
                 }
             };
             init_tracing(&cfg.general.log_level);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match cfg.general.worker_threads {
+                1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+                0 => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+                n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+            };
+            let runtime = match runtime {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("start runtime: {e}");

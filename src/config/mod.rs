@@ -80,6 +80,8 @@ pub struct General {
     pub classify_cache_size: usize,
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` wins when set.
     pub log_level: String,
+    /// Runtime worker threads; 0 = one per core, 1 = a single-threaded runtime (no cross-thread wake-ups).
+    pub worker_threads: usize,
 }
 
 impl Default for General {
@@ -91,6 +93,7 @@ impl Default for General {
             max_message_size: 64 * 1024 * 1024,
             classify_cache_size: 10_000,
             log_level: "info".into(),
+            worker_threads: 0,
         }
     }
 }
