@@ -9,7 +9,7 @@
 mod auth;
 mod error;
 mod frame;
-mod messages;
+pub mod messages;
 
 #[cfg(test)]
 mod alloc_probe;
