@@ -43,3 +43,31 @@ pub enum ProtocolError {
     #[error("backend error {}: {}", .0.code, .0.message)]
     Backend(ErrorFields),
 }
+
+impl ProtocolError {
+    /// The peer went away (EOF, reset, broken pipe): a hang-up, which is not worth an ERROR log line.
+    pub fn is_disconnect(&self) -> bool {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        match self {
+            Self::Closed => true,
+            Self::Io(e) => matches!(e.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProtocolError;
+
+    #[test]
+    fn disconnects_are_recognised() {
+        assert!(ProtocolError::Closed.is_disconnect());
+        assert!(ProtocolError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)).is_disconnect());
+        assert!(!ProtocolError::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied)).is_disconnect());
+        assert!(!ProtocolError::Malformed("x").is_disconnect());
+        assert_eq!(ProtocolError::UnsupportedProtocol(0x0002_0000).to_string(), "unsupported frontend protocol 2.0");
+        let e = ProtocolError::UnexpectedMessage { expected: "ReadyForQuery", tag: b'Z' };
+        assert_eq!(e.to_string(), "unexpected message 'Z' while waiting for ReadyForQuery");
+    }
+}

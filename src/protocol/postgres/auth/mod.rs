@@ -14,3 +14,5 @@ pub use server::{md5_password_hash, server_cleartext, server_md5, server_md5_has
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_wire;

@@ -126,7 +126,7 @@ fn utf8(msg: &[u8]) -> Result<&str, ProtocolError> {
 }
 
 /// Splits `key=value` and checks the key.
-fn attr<'a>(part: Option<&'a str>, key: char) -> Result<&'a str, ProtocolError> {
+fn attr(part: Option<&str>, key: char) -> Result<&str, ProtocolError> {
     part.and_then(|p| p.strip_prefix(key))
         .and_then(|p| p.strip_prefix('='))
         .ok_or(ProtocolError::Malformed("SCRAM message lacks an expected attribute"))

@@ -9,6 +9,12 @@ use crate::protocol::postgres::ProtocolError;
 use crate::protocol::postgres::alloc_probe::peak_allocation;
 use crate::protocol::postgres::frame::{frame_len, startup_len};
 
+/// A builder of a fixed frame.
+type FixedBuild = fn(&mut BytesMut);
+
+/// A builder taking no arguments besides the output buffer.
+type Build = Box<dyn Fn(&mut BytesMut)>;
+
 /// Builds one frame and checks the header: tag, length field, and that it is exactly one frame.
 fn one(tag: u8, build: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
     let mut out = BytesMut::from(&b"prefix"[..]);
@@ -22,7 +28,7 @@ fn one(tag: u8, build: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
 
 #[test]
 fn fixed_frames_are_exact() {
-    let cases: [(fn(&mut BytesMut), &[u8]); 8] = [
+    let cases: [(FixedBuild, &[u8]); 8] = [
         (sync, b"S\0\0\0\x04"),
         (flush, b"H\0\0\0\x04"),
         (terminate, b"X\0\0\0\x04"),
@@ -123,7 +129,7 @@ fn error_and_notice_fields() {
 
 #[test]
 fn auth_requests_round_trip() {
-    let cases: Vec<(Box<dyn Fn(&mut BytesMut)>, AuthRequest)> = vec![
+    let cases: Vec<(Build, AuthRequest)> = vec![
         (Box::new(auth_ok), AuthRequest::Ok),
         (Box::new(auth_cleartext_request), AuthRequest::Cleartext),
         (Box::new(|o| auth_md5_request(o, [1, 2, 3, 4])), AuthRequest::Md5 { salt: [1, 2, 3, 4] }),
