@@ -130,3 +130,55 @@ async fn pgbench_select_only_in_every_mode_has_no_failures() {
         assert!(!processed.ends_with(": 0"), "mode {mode} processed transactions: {out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latin1_client_bytes_pass_through_unchanged() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = TestProxy::postgres().await.start().await;
+    let mut s = tokio::net::TcpStream::connect(p.pg_addr()).await.unwrap();
+    let params = b"user\0postgres\0database\0postgres\0client_encoding\0LATIN1\0\0";
+    let mut pkt = Vec::new();
+    pkt.extend_from_slice(&(8 + params.len() as i32).to_be_bytes());
+    pkt.extend_from_slice(&196_608i32.to_be_bytes());
+    pkt.extend_from_slice(params);
+    s.write_all(&pkt).await.unwrap();
+    let mut seen = Vec::new();
+    let read_until_ready = async |s: &mut tokio::net::TcpStream| -> Vec<(u8, Vec<u8>)> {
+        let mut msgs = Vec::new();
+        loop {
+            let tag = s.read_u8().await.unwrap();
+            let len = s.read_i32().await.unwrap() as usize;
+            let mut body = vec![0; len - 4];
+            s.read_exact(&mut body).await.unwrap();
+            msgs.push((tag, body));
+            if tag == b'Z' {
+                return msgs;
+            }
+        }
+    };
+    seen.extend(read_until_ready(&mut s).await);
+    // 'café' in LATIN1, in a simple query and in a named prepared statement.
+    let sql = b"SELECT 'caf\xe9'::text\0";
+    let mut q = vec![b'Q'];
+    q.extend_from_slice(&(4 + sql.len() as i32).to_be_bytes());
+    q.extend_from_slice(sql);
+    s.write_all(&q).await.unwrap();
+    let msgs = read_until_ready(&mut s).await;
+    let row = msgs.iter().find(|(t, _)| *t == b'D').expect("a row");
+    assert!(row.1.ends_with(b"caf\xe9"), "value comes back in LATIN1: {:?}", row.1);
+    let mut ext = Vec::new();
+    let parse = b"l1\0SELECT 'caf\xe9'::text\0\0\0";
+    ext.push(b'P');
+    ext.extend_from_slice(&(4 + parse.len() as i32).to_be_bytes());
+    ext.extend_from_slice(parse);
+    let bind = b"\0l1\0\0\0\0\0\0\0";
+    ext.push(b'B');
+    ext.extend_from_slice(&(4 + bind.len() as i32).to_be_bytes());
+    ext.extend_from_slice(bind);
+    ext.extend_from_slice(&[b'E', 0, 0, 0, 9, 0, 0, 0, 0, 0, b'S', 0, 0, 0, 4]);
+    s.write_all(&ext).await.unwrap();
+    let msgs = read_until_ready(&mut s).await;
+    let tags: Vec<u8> = msgs.iter().map(|(t, _)| *t).collect();
+    assert_eq!(tags, b"12DCZ", "parse, bind, row, complete, ready");
+    assert!(msgs[2].1.ends_with(b"caf\xe9"));
+}

@@ -222,7 +222,8 @@ impl Session {
         }
         match tag {
             b'Q' => {
-                let sql = messages::query_text(body).map_err(client_err)?;
+                let sql = lossy_text(body);
+                let sql = sql.as_ref();
                 let class = self.engine.classifier.classify(sql);
                 if !self.attach(&class).await? {
                     messages::ready_for_query(&mut self.out_c, self.status);
@@ -341,7 +342,10 @@ impl Session {
     }
 
     async fn on_parse(&mut self, frame: &Bytes) -> Result<(), SessionError> {
-        let p = messages::parse_body(&frame[5..]).map_err(client_err)?;
+        let p = match messages::parse_body(&frame[5..]) {
+            Ok(p) => p,
+            Err(_) => return self.on_parse_lossy(frame).await,
+        };
         let class = self.engine.classifier.classify(p.sql);
         if p.name.is_empty() {
             self.unnamed = Some((class.clone(), Arc::from(p.sql)));
@@ -366,6 +370,27 @@ impl Session {
             self.out_b.extend_from_slice(&stmt.parse);
             self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Forward));
         }
+        Ok(())
+    }
+
+    /// A Parse whose text is not UTF-8 (a client using a single-byte `client_encoding`): relay it unchanged,
+    /// classified from a lossy reading of its text, as the unnamed statement or under the client's own name.
+    async fn on_parse_lossy(&mut self, frame: &Bytes) -> Result<(), SessionError> {
+        let body = &frame[5..];
+        let name_end = body.iter().position(|b| *b == 0).ok_or(SessionError::Client("malformed Parse".into()))?;
+        let sql = lossy_text(&body[name_end + 1..]);
+        let class = self.engine.classifier.classify(&sql);
+        if !self.attach(&class).await? {
+            self.skip_to_sync = true;
+            return Ok(());
+        }
+        // Pinned: a statement under the client's own name exists only on this backend.
+        if name_end > 0 {
+            self.pinned = Some(PinReason::SqlPrepare);
+            self.dirty = true;
+        }
+        self.out_b.extend_from_slice(frame);
+        self.pending.push(Expect::plain(Sent::Parse(None), Action::Forward));
         Ok(())
     }
 
@@ -688,6 +713,13 @@ enum Event {
     Client(std::io::Result<usize>),
     Backend(std::io::Result<usize>),
     Shutdown,
+}
+
+/// The text of a NUL-terminated string field, read lossily: classification needs only keywords, and the
+/// original bytes are what gets forwarded.
+fn lossy_text(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+    String::from_utf8_lossy(&body[..end])
 }
 
 fn client_err(e: ProtocolError) -> SessionError {
