@@ -118,3 +118,32 @@ async fn pool_exhausted_client_gets_error_after_checkout_timeout() {
     holder.batch_execute("COMMIT").await.unwrap();
     waiter.batch_execute("/* switchyard: route=write */ SELECT 1").await.expect("served once a backend is free");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_cache_limit_closes_the_least_recently_used() {
+    let p = TestProxy::postgres()
+        .await
+        .with(|c| {
+            c.pool.max_connections = 1;
+            c.pool.prepared_statement_cache = 2;
+        })
+        .start()
+        .await;
+    let c = p.pg("postgres", "postgres").await;
+    let mut stmts = Vec::new();
+    for i in 0..5 {
+        stmts.push(c.prepare(&format!("/* switchyard: route=write */ SELECT $1::int + {i}")).await.unwrap());
+    }
+    for round in 0..3 {
+        for (i, s) in stmts.iter().enumerate() {
+            let v: i32 = c.query_one(s, &[&round]).await.expect("re-prepared after eviction").get(0);
+            assert_eq!(v, round + i as i32);
+        }
+    }
+    let n: i64 = c
+        .query_one("/* switchyard: route=write */ SELECT count(*) FROM pg_prepared_statements", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n <= 3, "the backend holds at most the cache limit (+1 for this query): {n}");
+}

@@ -23,16 +23,22 @@ pub struct CancelTarget {
     pub secret: i32,
 }
 
+/// The cancel slot of one session: where its cancel must go right now. The session updates it without
+/// touching the shared registry.
+pub type CancelSlot = Arc<Mutex<Option<CancelTarget>>>;
+
 /// Live sessions' cancel keys.
 #[derive(Default)]
 pub struct CancelRegistry {
-    keys: Mutex<HashMap<i32, (i32, Option<CancelTarget>)>>,
+    keys: Mutex<HashMap<i32, (i32, CancelSlot)>>,
 }
 
 impl CancelRegistry {
-    /// Registers a session's proxy-issued key.
-    pub fn register(&self, pid: i32, secret: i32) {
-        self.keys.lock().insert(pid, (secret, None));
+    /// Registers a session's proxy-issued key; returns the slot the session keeps up to date.
+    pub fn register(&self, pid: i32, secret: i32) -> CancelSlot {
+        let slot = CancelSlot::default();
+        self.keys.lock().insert(pid, (secret, slot.clone()));
+        slot
     }
 
     /// Forgets a session's key (on disconnect).
@@ -40,20 +46,14 @@ impl CancelRegistry {
         self.keys.lock().remove(&pid);
     }
 
-    /// Records which backend the session holds now (None when it holds none).
-    pub fn set_target(&self, pid: i32, target: Option<CancelTarget>) {
-        if let Some(entry) = self.keys.lock().get_mut(&pid) {
-            entry.1 = target;
-        }
-    }
-
     /// Forwards a cancel request when the key matches a session that holds a backend. Unknown keys and
     /// wrong secrets are ignored silently, as PostgreSQL does.
     pub async fn cancel(&self, pid: i32, secret: i32) {
-        let target = match self.keys.lock().get(&pid) {
-            Some((s, Some(t))) if *s == secret => t.clone(),
+        let slot = match self.keys.lock().get(&pid) {
+            Some((s, slot)) if *s == secret => slot.clone(),
             _ => return,
         };
+        let Some(target) = slot.lock().clone() else { return };
         let mut out = BytesMut::new();
         messages::cancel_request(&mut out, target.pid, target.secret);
         match TcpStream::connect(&target.server.addr).await {

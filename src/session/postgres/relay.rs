@@ -19,7 +19,7 @@ use crate::route::{self, SessionView};
 
 use super::SessionError;
 use super::backend::{BACKEND_MAX_MESSAGE, PgConnector};
-use super::cancel::CancelTarget;
+use super::cancel::{CancelSlot, CancelTarget};
 use super::engine::{PgEngine, PgPool};
 use super::expect::{Action, Expect, Pending, Sent};
 use super::state::{ClientState, shared_name};
@@ -37,6 +37,22 @@ enum SessionOp {
     ResetAll,
 }
 
+/// Who an authenticated client is and what start-up established.
+pub struct Login {
+    /// The configured user.
+    pub user: Arc<User>,
+    /// The database asked for.
+    pub database: String,
+    /// The proxy-issued backend pid.
+    pub pid: i32,
+    /// The session's cancel slot.
+    pub cancel: CancelSlot,
+    /// Session pooling instead of transaction pooling.
+    pub session_mode: bool,
+    /// Start-up parameters as session settings.
+    pub state: ClientState,
+}
+
 /// One client's session after start-up.
 pub struct Session {
     engine: Arc<PgEngine>,
@@ -44,6 +60,8 @@ pub struct Session {
     user: Arc<User>,
     database: String,
     pid: i32,
+    /// Where a cancel request for this client goes now.
+    cancel: CancelSlot,
     session_mode: bool,
     state: ClientState,
     cbuf: BytesMut,
@@ -75,15 +93,8 @@ pub struct Session {
 
 impl Session {
     /// A session for an authenticated client.
-    pub fn new(
-        engine: Arc<PgEngine>,
-        client: ClientStream,
-        user: Arc<User>,
-        database: String,
-        pid: i32,
-        session_mode: bool,
-        state: ClientState,
-    ) -> Session {
+    pub fn new(engine: Arc<PgEngine>, client: ClientStream, login: Login) -> Session {
+        let Login { user, database, pid, cancel, session_mode, state } = login;
         let max_message = engine.config().general.max_message_size;
         Session {
             engine,
@@ -91,6 +102,7 @@ impl Session {
             user,
             database,
             pid,
+            cancel,
             session_mode,
             state,
             cbuf: BytesMut::with_capacity(8 * 1024),
@@ -366,7 +378,7 @@ impl Session {
         if att.conn.statements.get(&stmt.key).is_some() {
             self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Synthesize(b'1')));
         } else {
-            att.conn.statements.put(stmt.key, ());
+            self.remember_on_backend(stmt.key);
             self.out_b.extend_from_slice(&stmt.parse);
             self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Forward));
         }
@@ -398,9 +410,21 @@ impl Session {
     fn ensure_prepared(&mut self, key: u64, parse: &Bytes) {
         let att = self.backend.as_mut().expect("caller attached a backend");
         if att.conn.statements.get(&key).is_none() {
-            att.conn.statements.put(key, ());
+            self.remember_on_backend(key);
             self.out_b.extend_from_slice(parse);
             self.pending.push(Expect::plain(Sent::Parse(Some(key)), Action::Swallow));
+        }
+    }
+
+    /// Records that the attached backend is about to have shared statement `key`; when that pushes the least
+    /// recently used one out of the per-connection limit, it is closed on the backend (reply swallowed).
+    fn remember_on_backend(&mut self, key: u64) {
+        let att = self.backend.as_mut().expect("caller attached a backend");
+        if let Some((evicted, ())) = att.conn.statements.push(key, ())
+            && evicted != key
+        {
+            messages::close_statement(&mut self.out_b, &shared_name(evicted));
+            self.pending.push(Expect::plain(Sent::Close, Action::Swallow));
         }
     }
 
@@ -464,10 +488,8 @@ impl Session {
             match pool.checkout().await {
                 Ok(conn) => {
                     let in_use = server.begin_use();
-                    self.engine.cancels.set_target(
-                        self.pid,
-                        Some(CancelTarget { server: server.clone(), pid: conn.pid, secret: conn.secret }),
-                    );
+                    *self.cancel.lock() =
+                        Some(CancelTarget { server: server.clone(), pid: conn.pid, secret: conn.secret });
                     self.backend = Some(Attached { conn, _use: in_use });
                     self.sync_session_state();
                     return Ok(true);
@@ -641,7 +663,7 @@ impl Session {
             return;
         }
         let att = self.backend.take().expect("checked above");
-        self.engine.cancels.set_target(self.pid, None);
+        *self.cancel.lock() = None;
         let mut conn = att.conn;
         conn.last_used = Instant::now();
         conn.release();
@@ -650,7 +672,7 @@ impl Session {
     /// The backend connection failed. Returns false when the client must be disconnected too.
     async fn on_backend_lost(&mut self) -> Result<bool, SessionError> {
         let Some(att) = self.backend.take() else { return Ok(true) };
-        self.engine.cancels.set_target(self.pid, None);
+        *self.cancel.lock() = None;
         att.conn.discard();
         let in_transaction = self.status != b'I' || self.pinned.is_some() || self.session_mode;
         self.pending.clear();

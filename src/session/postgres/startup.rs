@@ -14,7 +14,7 @@ use crate::net::ClientStream;
 use crate::protocol::postgres::{self as pg, ProtocolError, ScramVerifier, StartupPacket, messages};
 
 use super::engine::PgEngine;
-use super::relay::Session;
+use super::relay::{Login, Session};
 use super::state::ClientState;
 use super::{SessionError, fatal};
 
@@ -106,7 +106,7 @@ pub async fn handshake(
     }
     let pid = engine.next_pid();
     let secret: i32 = rand::random();
-    engine.cancels.register(pid, secret);
+    let cancel = engine.cancels.register(pid, secret);
     let mut out = BytesMut::with_capacity(512);
     messages::auth_ok(&mut out);
     for (name, value) in server_params.iter() {
@@ -117,7 +117,8 @@ pub async fn handshake(
     messages::ready_for_query(&mut out, b'I');
     stream.write_all(&out).await?;
     let mode = user.pool_mode.unwrap_or(config.pool.mode);
-    Ok(Some(Session::new(engine.clone(), stream, Arc::new(user), database, pid, mode == PoolMode::Session, state)))
+    let login = Login { user: Arc::new(user), database, pid, cancel, session_mode: mode == PoolMode::Session, state };
+    Ok(Some(Session::new(engine.clone(), stream, login)))
 }
 
 async fn authenticate(
