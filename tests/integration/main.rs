@@ -7,6 +7,7 @@
 mod common;
 
 mod harness_smoke;
+mod my_cli;
 mod my_clients;
 mod pg_clients;
 mod pg_errors;
