@@ -9,6 +9,8 @@ mod common;
 mod harness_smoke;
 mod my_cli;
 mod my_clients;
+mod my_pooling;
+mod my_routing;
 mod pg_clients;
 mod pg_errors;
 mod pg_lifecycle;
