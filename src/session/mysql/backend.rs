@@ -36,7 +36,7 @@ pub struct MyConnector {
     pub user: String,
     /// Backend password.
     pub password: Option<String>,
-    /// Capabilities to ask for: the relay set with the format flags of the pool's clients.
+    /// Capabilities to ask for: those the pool's clients negotiated (within the relay set).
     pub caps: CapabilityFlags,
     /// Collation id the pool's clients use.
     pub charset: u8,

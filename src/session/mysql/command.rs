@@ -198,7 +198,7 @@ impl Session {
             Ok(Ok(id)) => id,
             Ok(Err(_)) => return Ok(true),
             Err(_) => {
-                self.on_backend_lost().await?;
+                self.on_backend_lost(false).await?;
                 return Ok(!std::mem::take(&mut self.lost));
             }
         };
@@ -274,7 +274,7 @@ impl Session {
         reply: u8,
     ) -> Result<bool, SessionError> {
         tracing::info!(error = %e, "backend failed");
-        self.on_backend_lost().await?;
+        self.on_backend_lost(false).await?;
         ClientError::new(1927, "08S01", "Lost connection to backend server during query").write(&mut self.out, reply);
         Ok(!std::mem::take(&mut self.lost))
     }

@@ -1,10 +1,11 @@
-//! Engine-wide MySQL state shared by every session: topology, pools per (server, user, client format flags,
-//! charset) created on demand, the classifier, the greeting facts learnt from the primary, and the running
+//! Engine-wide MySQL state shared by every session: topology, pools per (server, user, client capability
+//! flags, charset) created on demand, the classifier, the greeting facts learnt from the primary, and the running
 //! configuration snapshot.
 //!
 //! Pools are not per database: a MySQL connection can switch databases, so the session issues COM_INIT_DB on a
-//! backend whose database differs from its client's. They are per format flags (`FORMAT_CAPABILITIES`) and
-//! charset, because those are fixed at login and change the bytes the relay passes through.
+//! backend whose database differs from its client's. They are per client capability flags and charset, because
+//! those are fixed at login and change the bytes the relay passes through (`FORMAT_CAPABILITIES`) or how the
+//! server behaves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,13 +18,18 @@ use crate::classify::{Classifier, Dialect};
 use crate::config::{Config, Role, User};
 use crate::pool::topology::{Server, Topology};
 use crate::pool::{Pool, PoolConfig};
-use crate::protocol::mysql::{CapabilityFlags, FORMAT_CAPABILITIES, RELAY_CAPABILITIES};
+use crate::protocol::mysql::{CapabilityFlags, RELAY_CAPABILITIES};
 use crate::route::Rules;
 
 use super::backend::{MyConnector, greeting_facts};
 
-/// A pool of backends to one server for one (user, format flags, charset).
+/// A pool of backends to one server for one (user, capability flags, charset).
 pub type MyPool = Pool<MyConnector>;
+
+/// Capabilities the backend login sets from its own fields, not from the client's.
+const PER_CONNECTION: CapabilityFlags = CapabilityFlags::from_bits_truncate(
+    CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits() | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits(),
+);
 
 /// Version shown to clients while no server could be asked for its own.
 const FALLBACK_VERSION: &str = "5.5.5-10.11.0-MariaDB-switchyard";
@@ -111,7 +117,9 @@ impl MyEngine {
 
     /// The pool for `server`, this user, and clients with these capabilities and charset; created on first use.
     pub fn pool(&self, server: &Arc<Server>, user: &User, caps: CapabilityFlags, charset: u8) -> Arc<MyPool> {
-        let format = caps & FORMAT_CAPABILITIES;
+        // Every flag the client negotiated goes to its backends: besides the format flags, some change how the
+        // server parses SQL (CLIENT_NO_SCHEMA, CLIENT_IGNORE_SPACE) or times out (CLIENT_INTERACTIVE).
+        let format = caps & RELAY_CAPABILITIES & !PER_CONNECTION;
         let key = PoolKey { server: server.name.clone(), user: user.name.clone(), format: format.bits(), charset };
         let mut pools = self.pools.lock();
         if let Some(p) = pools.get(&key) {
@@ -122,7 +130,7 @@ impl MyEngine {
             server: server.clone(),
             user: user.backend_user.clone().unwrap_or_else(|| user.name.clone()),
             password: user.backend_password.clone().or_else(|| user.password.clone()),
-            caps: (RELAY_CAPABILITIES - FORMAT_CAPABILITIES) | format,
+            caps: format,
             charset,
             connect_timeout: config.pool.connect_timeout,
             statement_cache: config.pool.prepared_statement_cache,

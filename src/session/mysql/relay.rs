@@ -145,7 +145,7 @@ impl Session {
                     if let Err(e) = r {
                         tracing::info!(error = %e, "backend read failed");
                     }
-                    if !self.on_backend_lost().await? {
+                    if !self.on_backend_lost(false).await? {
                         return Ok(());
                     }
                 }
@@ -237,7 +237,7 @@ impl Session {
             conn.out.clear();
             if let Err(e) = r {
                 tracing::info!(error = %e, "backend write failed");
-                if !self.on_backend_lost().await? {
+                if !self.on_backend_lost(true).await? {
                     return Err(SessionError::ClientGone);
                 }
             }
@@ -257,7 +257,7 @@ impl Session {
             // An idle backend spoke (an ERR before it closes, usually): it cannot be trusted any more.
             tracing::debug!("unsolicited bytes from an idle backend");
             conn.buf.clear();
-            return self.on_backend_lost().await.map(|_| ());
+            return self.on_backend_lost(false).await.map(|_| ());
         };
         let mut done: Option<Summary> = None;
         let mut patch: Option<usize> = None;
@@ -394,8 +394,12 @@ impl Session {
         conn.release();
     }
 
-    /// The backend connection failed. Returns false when the client must be disconnected too.
-    pub(super) async fn on_backend_lost(&mut self) -> Result<bool, SessionError> {
+    /// The backend connection failed; `unsent` says the command in flight could not even be written. Returns
+    /// false when the client must be disconnected too.
+    ///
+    /// A read-only command that never reached the backend is sent again elsewhere. One that did reach it is not:
+    /// the backend may have been killed on purpose, and the client is told.
+    pub(super) async fn on_backend_lost(&mut self, unsent: bool) -> Result<bool, SessionError> {
         let Some(att) = self.backend.take() else { return Ok(true) };
         att.conn.discard();
         let inflight = self.inflight.take();
@@ -410,11 +414,12 @@ impl Session {
             self.lost = held;
             return Ok(true);
         };
-        if !inf.relayed
+        if unsent
+            && !inf.relayed
             && !held
             && let Some(payload) = inf.retry.clone()
         {
-            tracing::info!("backend lost before replying; retrying the read elsewhere");
+            tracing::info!("backend lost before the command reached it; sending it elsewhere");
             return self.retry(inf, payload).await;
         }
         let err = ClientError::new(1927, "08S01", "Lost connection to backend server during query");

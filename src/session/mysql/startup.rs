@@ -59,7 +59,7 @@ pub async fn handshake(
         }
         Err(ProtocolError::Closed) => return Ok(None),
         Err(e) => {
-            fatal(&mut stream, hs.seq, &ClientError::new(1047, "08S01", "Bad handshake")).await;
+            fatal(&mut stream, hs.seq, &ClientError::new(1043, "08S01", "Bad handshake")).await;
             return Err(e.into());
         }
     };
