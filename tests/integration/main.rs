@@ -12,6 +12,7 @@ mod my_clients;
 mod my_errors;
 mod my_pooling;
 mod my_routing;
+mod my_sysbench;
 mod pg_clients;
 mod pg_errors;
 mod pg_lifecycle;
