@@ -9,6 +9,7 @@ mod common;
 mod harness_smoke;
 mod my_cli;
 mod my_clients;
+mod my_commands;
 mod my_errors;
 mod my_pooling;
 mod my_routing;
