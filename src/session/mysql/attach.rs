@@ -20,7 +20,8 @@ use crate::protocol::mysql::reply::ReplyKind;
 use crate::route::{self, SessionView};
 
 use super::backend::{BackendStmt, MyBackend, exchange, server_code};
-use super::relay::{Attached, Session, clear_backend_state};
+use super::relay::{Attached, Session};
+use super::release::clear_backend_state;
 use super::{ClientError, SessionError};
 
 impl Session {

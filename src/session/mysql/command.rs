@@ -18,7 +18,8 @@ use crate::protocol::mysql::packets::ok_packet;
 use crate::protocol::mysql::reply::{ReplyKind, ReplyTracker};
 use crate::protocol::mysql::stmt::{execute_param_types, set_stmt_id, with_param_types};
 
-use super::relay::{Effect, Inflight, Session};
+use super::effects::Effect;
+use super::relay::{Inflight, Session};
 use super::state::statement_key;
 use super::{ClientError, SessionError};
 

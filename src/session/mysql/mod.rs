@@ -1,5 +1,5 @@
 //! MySQL / MariaDB sessions: the handshake and authentication ([`startup`]), the relay loop ([`relay`]), client
-//! commands ([`command`]), attaching a backend and bringing its session in line with the client's ([`attach`]),
+//! commands ([`command`]), the effects of replies ([`effects`]), giving backends back ([`release`]), attaching a backend and bringing its session in line with the client's ([`attach`]),
 //! client state that follows a client across backends ([`state`]), backend connections and the health probe
 //! ([`backend`]) and engine-wide state ([`engine`]).
 //!
@@ -20,8 +20,10 @@
 pub mod attach;
 pub mod backend;
 pub mod command;
+pub mod effects;
 pub mod engine;
 pub mod relay;
+pub mod release;
 pub mod startup;
 pub mod state;
 

@@ -13,19 +13,20 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::classify::{Classification, PinReason, SessionEffect};
+use crate::classify::PinReason;
 use crate::config::User;
 use crate::net::ClientStream;
 use crate::pool::Pooled;
 use crate::pool::topology::InUse;
+use crate::protocol::mysql::CapabilityFlags;
 use crate::protocol::mysql::auth::ServerHandshake;
 use crate::protocol::mysql::framer::{HEADER_LEN, MAX_PAYLOAD, packet_len, packets};
-use crate::protocol::mysql::reply::{ReplyKind, ReplyTracker, Step, Summary};
-use crate::protocol::mysql::{CapabilityFlags, StatusFlags};
+use crate::protocol::mysql::reply::{ReplyTracker, Step, Summary};
 
-use super::backend::{MyBackend, MyConnector, exchange, reserve_for_packet};
+use super::backend::{MyConnector, reserve_for_packet};
+use super::effects::Effect;
 use super::engine::MyEngine;
-use super::state::{ClientState, ClientStmt};
+use super::state::ClientState;
 use super::{ClientError, SessionError};
 
 /// Client bytes buffered at most while a reply is in flight (beyond that the client is not read).
@@ -35,26 +36,6 @@ const CLIENT_READAHEAD: usize = 64 * 1024;
 pub(super) struct Attached {
     pub(super) conn: Pooled<MyConnector>,
     pub(super) _use: InUse,
-}
-
-/// What a command in flight was, for the effects of its reply.
-pub(super) enum Effect {
-    /// Nothing to apply beyond the status flags.
-    None,
-    /// A text statement and its classification.
-    Query(Arc<Classification>, Arc<str>),
-    /// COM_STMT_PREPARE: the proxy id given to the client.
-    Prepare { client_id: u32, key: u64, sql: Arc<[u8]>, class: Arc<Classification> },
-    /// COM_STMT_EXECUTE, with the cursor flag.
-    Execute { client_id: u32, cursor: bool },
-    /// COM_STMT_FETCH.
-    Fetch { client_id: u32 },
-    /// COM_STMT_RESET.
-    StmtReset { client_id: u32 },
-    /// COM_INIT_DB.
-    InitDb(String),
-    /// COM_RESET_CONNECTION.
-    ResetConnection,
 }
 
 /// The command whose reply is being relayed.
@@ -303,204 +284,12 @@ impl Session {
         Ok(())
     }
 
-    /// Applies a finished reply: transaction state from its status flags, then the command's effects.
-    fn on_reply_done(&mut self, effect: Effect, s: Summary) {
-        if let Some(status) = s.status {
-            self.in_trans = status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
-            self.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        }
-        let ok = s.error.is_none();
-        match effect {
-            Effect::None => {}
-            Effect::Query(class, sql) if ok => self.apply_query(&class, &sql),
-            Effect::Query(..) => {}
-            Effect::Prepare { client_id, key, sql, class } => {
-                if let (true, Some(p)) = (ok, s.prepared) {
-                    if let Some(att) = &mut self.backend {
-                        super::attach::cache_statement(&mut att.conn, key, p.statement_id);
-                    }
-                    let stmt = ClientStmt { key, sql, class, num_params: p.num_params, param_types: None };
-                    self.state.statements.insert(client_id, stmt);
-                }
-            }
-            Effect::Execute { client_id, cursor } => {
-                self.long_data.remove(&client_id);
-                let opened = s.status.is_some_and(|st| st.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS));
-                if ok && cursor && opened {
-                    self.cursors.insert(client_id);
-                }
-            }
-            Effect::Fetch { client_id } => {
-                let last = s.status.is_some_and(|st| st.contains(StatusFlags::SERVER_STATUS_LAST_ROW_SENT));
-                if !ok || last {
-                    self.cursors.remove(&client_id);
-                }
-            }
-            Effect::StmtReset { client_id } => {
-                self.long_data.remove(&client_id);
-                self.cursors.remove(&client_id);
-            }
-            Effect::InitDb(name) if ok => self.set_database(name),
-            Effect::InitDb(_) => {}
-            Effect::ResetConnection => {
-                if let Some(att) = &mut self.backend {
-                    att.conn.statements.clear();
-                    att.conn.sets_fingerprint = 0;
-                    att.conn.database = None;
-                }
-            }
-        }
-    }
-
-    fn apply_query(&mut self, class: &Classification, sql: &str) {
-        match &class.session {
-            SessionEffect::Set { name } if !class.multi_statement && name != "autocommit" => {
-                self.state.set(name, sql);
-                if let Some(att) = &mut self.backend {
-                    att.conn.sets_fingerprint = self.state.sets_fingerprint();
-                }
-            }
-            SessionEffect::UseDatabase { name } if !class.multi_statement => self.set_database(name.clone()),
-            _ => {}
-        }
-    }
-
-    fn set_database(&mut self, name: String) {
-        if let Some(att) = &mut self.backend {
-            att.conn.database = Some(name.clone());
-        }
-        self.state.database = Some(name);
-    }
-
-    /// Whether the client must keep its backend now.
-    fn holds_backend(&self) -> bool {
-        self.inflight.is_some()
-            || self.in_trans
-            || !self.autocommit
-            || self.pinned.is_some()
-            || !self.cursors.is_empty()
-            || !self.long_data.is_empty()
-            || self.session_mode
-    }
-
-    /// Gives the backend back when the client is between transactions and nothing pins it.
-    pub(super) fn maybe_release(&mut self) {
-        if self.backend.is_none() || self.holds_backend() {
-            return;
-        }
-        let att = self.backend.take().expect("checked above");
-        let mut conn = att.conn;
-        conn.last_used = Instant::now();
-        conn.release();
-    }
-
-    /// The backend connection failed; `unsent` says the command in flight could not even be written. Returns
-    /// false when the client must be disconnected too.
-    ///
-    /// A read-only command that never reached the backend is sent again elsewhere. One that did reach it is not:
-    /// the backend may have been killed on purpose, and the client is told.
-    pub(super) async fn on_backend_lost(&mut self, unsent: bool) -> Result<bool, SessionError> {
-        let Some(att) = self.backend.take() else { return Ok(true) };
-        att.conn.discard();
-        let inflight = self.inflight.take();
-        let held = self.in_trans || !self.autocommit || self.pinned.is_some() || self.session_mode;
-        let held = held || !self.cursors.is_empty() || !self.long_data.is_empty();
-        self.cursors.clear();
-        self.long_data.clear();
-        self.in_trans = false;
-        self.autocommit = true;
-        let Some(inf) = inflight else {
-            // Lost between statements of a transaction: the next command learns it.
-            self.lost = held;
-            return Ok(true);
-        };
-        if unsent
-            && !inf.relayed
-            && !held
-            && let Some(payload) = inf.retry.clone()
-        {
-            tracing::info!("backend lost before the command reached it; sending it elsewhere");
-            return self.retry(inf, payload).await;
-        }
-        let err = ClientError::new(1927, "08S01", "Lost connection to backend server during query");
-        self.out.clear();
-        err.write(&mut self.out, 1);
-        self.client.write_all(&self.out).await.map_err(|_| SessionError::ClientGone)?;
-        self.out.clear();
-        Ok(!held && !inf.relayed)
-    }
-
-    /// Sends a read that lost its backend again, on a fresh one.
-    async fn retry(&mut self, inf: Inflight, payload: Bytes) -> Result<bool, SessionError> {
-        let class = match &inf.effect {
-            Effect::Query(c, _) => Some(c.clone()),
-            _ => None,
-        };
-        let attached = match class {
-            Some(c) => self.attach(&c, 1).await?,
-            None => self.attach_role_or_tell(crate::config::Role::Read, 1).await?,
-        };
-        if !attached {
-            // The ERR is in `out`; the relay loop flushes it.
-            return Ok(true);
-        }
-        let kind = match inf.effect {
-            Effect::Prepare { .. } => ReplyKind::StmtPrepare,
-            Effect::InitDb(_) => ReplyKind::Simple,
-            _ => ReplyKind::Query,
-        };
-        let tracker = ReplyTracker::new(kind, self.caps);
-        self.send(&payload, Inflight { tracker, retry: None, ..inf });
-        Ok(true)
-    }
-
     /// Queues `payload` as a command for the attached backend and records the reply expected.
     pub(super) fn send(&mut self, payload: &[u8], inflight: Inflight) {
         let att = self.backend.as_mut().expect("caller attached a backend");
         crate::protocol::mysql::framer::write_packet(&mut att.conn.out, 0, payload);
         self.inflight = Some(inflight);
     }
-
-    /// The client is gone: give the backend back in a known state, or close it.
-    fn finish(&mut self) {
-        let Some(att) = self.backend.take() else { return };
-        if self.inflight.is_some() {
-            att.conn.discard();
-            return;
-        }
-        let clean = !self.in_trans
-            && self.autocommit
-            && self.pinned.is_none()
-            && self.cursors.is_empty()
-            && self.long_data.is_empty();
-        if clean {
-            att.conn.release();
-            return;
-        }
-        tokio::spawn(reset_and_release(att.conn));
-    }
-}
-
-/// Resets a backend a client left in a transaction or with state that cannot be shared (COM_RESET_CONNECTION
-/// rolls back, unlocks, drops temporary tables, user variables and prepared statements); discards it if that
-/// fails, so that no connection in an unknown state is reused.
-pub(super) async fn reset_and_release(mut conn: Pooled<MyConnector>) {
-    let reset = exchange(&mut conn, &[crate::protocol::mysql::command::COM_RESET_CONNECTION], ReplyKind::Simple);
-    match tokio::time::timeout(std::time::Duration::from_secs(5), reset).await {
-        Ok(Ok(s)) if s.error.is_none() => {
-            clear_backend_state(&mut conn);
-            conn.release();
-        }
-        _ => conn.discard(),
-    }
-}
-
-/// What a backend knows after COM_RESET_CONNECTION: no statements, default variables; its database is treated
-/// as unknown.
-pub(super) fn clear_backend_state(conn: &mut MyBackend) {
-    conn.statements.clear();
-    conn.sets_fingerprint = 0;
-    conn.database = None;
 }
 
 enum Event {

@@ -173,7 +173,7 @@ impl Session {
             return Ok(true);
         };
         if let Some(att) = self.backend.take() {
-            tokio::spawn(super::relay::reset_and_release(att.conn));
+            tokio::spawn(super::release::reset_and_release(att.conn));
         }
         self.state = ClientState::new(hello.database.clone());
         self.pinned = None;
