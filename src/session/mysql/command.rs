@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::classify::PinReason;
+use crate::classify::{PinReason, SessionEffect};
 use crate::config::Role;
 use crate::protocol::mysql::StatusFlags;
 use crate::protocol::mysql::command::{Command, parse_command};
@@ -163,6 +163,10 @@ impl Session {
         let (key, sql, class, num_params) = (st.key, st.sql.clone(), st.class.clone(), st.num_params);
         let saved = if sent_types { None } else { st.param_types.clone() };
         self.note_sent(&class);
+        if matches!(class.session, SessionEffect::Set { .. } | SessionEffect::UseDatabase { .. }) {
+            // A prepared SET or USE changes the backend's session in ways not replayed: keep this backend.
+            self.pinned = Some(PinReason::UntrackedSet);
+        }
         if !self.attach(&class, reply).await? {
             return Ok(true);
         }

@@ -19,8 +19,7 @@
 //!
 //! Known gaps: a client without a current database may see the database a previous client selected on the same
 //! backend (MySQL cannot unselect one; COM_RESET_CONNECTION keeps it); a multi-statement text that sets session
-//! variables pins the client instead of being tracked; session variables set through COM_STMT_PREPARE'd `SET` are
-//! not tracked; caching_sha2_password's full path is never requested (the proxy knows the passwords, so the fast
+//! variables pins the client instead of being tracked, and so does a prepared `SET` or `USE`; caching_sha2_password's full path is never requested (the proxy knows the passwords, so the fast
 //! path always verifies).
 
 pub mod attach;
