@@ -1,7 +1,8 @@
 //! MySQL / MariaDB sessions: the handshake and authentication ([`startup`]), the relay loop ([`relay`]), client
-//! commands ([`command`]), the effects of replies ([`effects`]), giving backends back ([`release`]), attaching a backend and bringing its session in line with the client's ([`attach`]),
-//! client state that follows a client across backends ([`state`]), backend connections and the health probe
-//! ([`backend`]) and engine-wide state ([`engine`]).
+//! commands ([`command`]), the effects of replies ([`effects`]), giving backends back ([`release`]), attaching a
+//! backend and bringing its session in line with the client's ([`attach`]), client state that follows a client
+//! across backends ([`state`]), backend connections and the health probe ([`backend`]) and engine-wide state
+//! ([`engine`]).
 //!
 //! Error codes the proxy itself sends (all as ERR packets; a backend's own ERR is forwarded unchanged):
 //! - 1045 / 28000 access denied (wrong password, unknown user);
@@ -19,8 +20,9 @@
 //!
 //! Known gaps: a client without a current database may see the database a previous client selected on the same
 //! backend (MySQL cannot unselect one; COM_RESET_CONNECTION keeps it); a multi-statement text that sets session
-//! variables pins the client instead of being tracked, and so does a prepared `SET` or `USE`; caching_sha2_password's full path is never requested (the proxy knows the passwords, so the fast
-//! path always verifies).
+//! variables pins the client instead of being tracked, and so does a prepared `SET` or `USE`;
+//! caching_sha2_password's full path is never requested (the proxy knows the passwords, so the fast path always
+//! verifies).
 
 pub mod attach;
 pub mod backend;
