@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::pool::health::spawn_health;
+use crate::session::mysql::{self as mysession, MyEngine, backend::MyProbe};
 use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
 
 /// Errors starting the proxy.
@@ -42,6 +43,10 @@ pub struct Handle {
     pub postgres_addr: Option<SocketAddr>,
     /// The PostgreSQL engine, for admin and tests.
     pub postgres: Option<Arc<PgEngine>>,
+    /// Where the MySQL listener is bound (resolved port when configured with port 0).
+    pub mysql_addr: Option<SocketAddr>,
+    /// The MySQL engine, for admin and tests.
+    pub mysql: Option<Arc<MyEngine>>,
     config: arc_swap::ArcSwap<Config>,
     /// Stops accepting and closes idle sessions.
     drain: CancellationToken,
@@ -68,6 +73,9 @@ impl Handle {
         if let Some(pg) = &self.postgres {
             pg.reload(new.clone());
         }
+        if let Some(my) = &self.mysql {
+            my.reload(new.clone());
+        }
         self.config.store(new);
         notes
     }
@@ -85,6 +93,9 @@ impl Handle {
         }
         if let Some(pg) = &self.postgres {
             pg.close_pools();
+        }
+        if let Some(my) = &self.mysql {
+            my.close_pools();
         }
         self.hard.cancel();
     }
@@ -121,7 +132,65 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         tracker.spawn(async move { accept.run(d, h, t).await });
         postgres = Some(engine);
     }
-    Ok(Handle { postgres_addr, postgres, config: arc_swap::ArcSwap::new(config), drain, hard, tracker })
+    let (mysql_addr, mysql) = match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker).await? {
+        Some((addr, engine)) => (addr, Some(engine)),
+        None => (None, None),
+    };
+    Ok(Handle {
+        postgres_addr,
+        postgres,
+        mysql_addr,
+        mysql,
+        config: arc_swap::ArcSwap::new(config),
+        drain,
+        hard,
+        tracker,
+    })
+}
+
+/// Binds the MySQL listener and starts its engine, health checks and accept loop, when configured.
+#[allow(clippy::too_many_arguments)]
+async fn start_mysql(
+    config: &Arc<Config>,
+    tls: &Option<tokio_rustls::TlsAcceptor>,
+    admission: &Arc<Semaphore>,
+    ids: &Arc<AtomicU64>,
+    drain: &CancellationToken,
+    hard: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<Option<(Option<SocketAddr>, Arc<MyEngine>)>, ServerError> {
+    if config.listen.mysql.is_empty() || config.mysql.primary.is_none() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(&config.listen.mysql).await.map_err(|source| ServerError::Bind {
+        what: "mysql",
+        addr: config.listen.mysql.clone(),
+        source,
+    })?;
+    let addr = listener.local_addr().ok();
+    let engine = MyEngine::new(config.clone(), drain.clone());
+    spawn_health(engine.topology.clone(), Arc::new(my_probe(config)), config.health.clone(), hard.clone());
+    tracing::info!(addr = ?addr, "mysql listener ready");
+    let (e, t) = (engine.clone(), tls.clone());
+    let serve: ServeFn =
+        Arc::new(move |socket, peer, id| Box::pin(mysession::serve(e.clone(), t.clone(), socket, peer, id)));
+    let accept = AcceptLoop { listener, serve, refuse: refuse_mysql, admission: admission.clone(), ids: ids.clone() };
+    let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
+    tracker.spawn(async move { accept.run(d, h, t).await });
+    Ok(Some((addr, engine)))
+}
+
+fn my_probe(config: &Config) -> MyProbe {
+    let user_name = config.health.user.clone().or_else(|| config.users.first().map(|u| u.name.clone()));
+    let user = user_name.as_deref().and_then(|n| config.user(n));
+    MyProbe {
+        user: user.and_then(|u| u.backend_user.clone()).or(user_name.clone()).unwrap_or_else(|| "root".into()),
+        password: config
+            .health
+            .password
+            .clone()
+            .or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone()))),
+    }
 }
 
 fn pg_probe(config: &Config) -> PgProbe {
@@ -185,6 +254,11 @@ impl AcceptLoop {
             });
         }
     }
+}
+
+/// Tells a MySQL client over the connection limit why it is refused (ERR 1040, as a full server does).
+fn refuse_mysql(socket: TcpStream) -> BoxFuture<'static, ()> {
+    Box::pin(mysession::refuse(socket))
 }
 
 /// Tells a PostgreSQL client over the connection limit why it is refused (as the server itself does when full).

@@ -7,6 +7,13 @@
 mod common;
 
 mod harness_smoke;
+mod my_cli;
+mod my_clients;
+mod my_commands;
+mod my_errors;
+mod my_pooling;
+mod my_routing;
+mod my_sysbench;
 mod pg_clients;
 mod pg_errors;
 mod pg_lifecycle;

@@ -50,6 +50,46 @@ impl TestProxy {
         TestProxy { config }
     }
 
+    /// A proxy in front of the harness MariaDB primary and replica. Users: `root` (trust), `app`
+    /// (caching_sha2_password, password `app-secret`) and `app_native` (mysql_native_password, password
+    /// `native-pw`); `app` logs in to MariaDB as password-less root, `app_native` as the harness's native user.
+    pub async fn mysql() -> TestProxy {
+        let my = common::my().await;
+        let mut config = Config::default();
+        config.listen.postgres = String::new();
+        config.listen.mysql = "127.0.0.1:0".into();
+        config.listen.admin = String::new();
+        config.listen.metrics = String::new();
+        config.postgres.primary = None;
+        config.mysql.primary = Some(server("primary", my.primary));
+        config.mysql.replicas = vec![server("replica1", my.replica)];
+        config.health.interval = Duration::from_millis(200);
+        config.health.ban_time = Duration::from_millis(500);
+        config.pool.min_connections = 0;
+        config.pool.connection_timeout = Duration::from_secs(10);
+        config.general.shutdown_timeout = Duration::from_secs(5);
+        config.users = vec![
+            User { name: "root".into(), auth: AuthMethod::Trust, ..User::default() },
+            User {
+                name: "app".into(),
+                password: Some("app-secret".into()),
+                auth: AuthMethod::ScramSha256,
+                backend_user: Some("root".into()),
+                backend_password: Some(String::new()),
+                ..User::default()
+            },
+            User {
+                name: "app_native".into(),
+                password: Some("native-pw".into()),
+                auth: AuthMethod::Md5,
+                backend_user: Some(common::MY_NATIVE_USER.into()),
+                backend_password: Some(common::MY_NATIVE_PASSWORD.into()),
+                ..User::default()
+            },
+        ];
+        TestProxy { config }
+    }
+
     /// Changes the configuration before start.
     pub fn with(mut self, f: impl FnOnce(&mut Config)) -> TestProxy {
         f(&mut self.config);
@@ -90,6 +130,67 @@ impl Running {
         let pg = self.handle.postgres.as_ref().expect("postgres engine");
         pg.pools().iter().filter(|(s, ..)| s == server).map(|(.., p)| p.stats().max_active_seen).max().unwrap_or(0)
     }
+}
+
+impl Running {
+    /// The MySQL listener address.
+    pub fn my_addr(&self) -> SocketAddr {
+        self.handle.mysql_addr.expect("mysql listener configured")
+    }
+
+    /// A mysql_async connection through the proxy.
+    pub async fn my_try(
+        &self,
+        user: &str,
+        password: Option<&str>,
+        db: Option<&str>,
+    ) -> Result<mysql_async::Conn, mysql_async::Error> {
+        common::my_connect(self.my_addr(), user, password, db).await
+    }
+
+    /// A mysql_async connection through the proxy; panics if it fails.
+    pub async fn my(&self, user: &str, password: Option<&str>, db: Option<&str>) -> mysql_async::Conn {
+        match self.my_try(user, password, db).await {
+            Ok(c) => c,
+            Err(e) => panic!("connect through the proxy as {user}: {e}"),
+        }
+    }
+
+    /// Largest number of backends any MySQL pool of `server` has held at once.
+    pub fn my_max_active_seen(&self, server: &str) -> usize {
+        let my = self.handle.mysql.as_ref().expect("mysql engine");
+        my.pools().iter().filter(|(s, ..)| s == server).map(|(.., p)| p.stats().max_active_seen).max().unwrap_or(0)
+    }
+}
+
+/// The server error code of a mysql_async error, if the server (or proxy) sent one.
+pub fn my_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// Runs the `mariadb` CLI against `port` as root with `args`, feeding `stdin`; returns (success, stdout, stderr).
+pub async fn mariadb_cli(port: u16, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new("mariadb");
+    cmd.arg("--no-defaults").args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root", "--batch"]).args(args);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn mariadb");
+    let mut input = child.stdin.take().expect("stdin piped");
+    input.write_all(stdin.as_bytes()).await.expect("write script");
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("mariadb finished within 2 minutes")
+        .expect("mariadb ran");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Connects with tokio-postgres (no TLS) and spawns the connection task.
