@@ -365,6 +365,8 @@ pub struct Health {
     /// How long a failed server stays out before it is tried again.
     #[serde(with = "humantime_serde")]
     pub ban_time: Duration,
+    /// Failed probes in a row before a server is marked down.
+    pub down_after: u32,
     /// User the probes log in as (default: the first configured user).
     pub user: Option<String>,
     /// Password for the probe user (default: that user's backend password).
@@ -380,6 +382,7 @@ impl Default for Health {
             timeout: Duration::from_secs(2),
             max_replication_lag: Duration::from_secs(10),
             ban_time: Duration::from_secs(5),
+            down_after: 3,
             user: None,
             password: None,
             database: String::new(),

@@ -70,6 +70,8 @@ struct State {
     lag: Option<Duration>,
     lagging: bool,
     last_error: Option<String>,
+    /// Failed probes in a row (a server is marked down after `health.down_after`).
+    probe_failures: u32,
 }
 
 impl State {
@@ -127,8 +129,18 @@ impl Server {
         let mut st = self.state.lock();
         let probe = match result {
             Ok(probe) => probe,
-            Err(error) => return self.fail(&mut st, &error, health.ban_time),
+            Err(error) => {
+                // One slow or failed probe on a busy machine is not an outage; a session that cannot connect
+                // marks the server down at once through `mark_failed`.
+                st.probe_failures = st.probe_failures.saturating_add(1);
+                if st.probe_failures >= health.down_after.max(1) {
+                    return self.fail(&mut st, &error, health.ban_time);
+                }
+                st.last_error = Some(error);
+                return;
+            }
         };
+        st.probe_failures = 0;
         if st.down {
             tracing::info!(server = %self.name, role = self.role.as_str(), "server up");
         }
@@ -270,7 +282,23 @@ impl Topology {
     ///   With `routing.primary_reads` the primary is balanced together with the replicas instead; with
     ///   `read_write_split` off it is the only candidate.
     /// - Analytics: usable analytics servers in balance order, then the Read list.
+    ///
+    /// When nothing is usable, the primary is still returned (unless banned by hand, or read-only for a write):
+    /// trying a server that may have recovered beats refusing the client without trying.
     pub fn candidates(&self, target: Role, routing: &Routing) -> Vec<Arc<Server>> {
+        let list = self.usable_candidates(target, routing);
+        if !list.is_empty() {
+            return list;
+        }
+        self.primary()
+            .filter(|p| !p.state.lock().manual_ban)
+            .filter(|p| target != Role::Write || p.observed_read_only() != Some(true))
+            .cloned()
+            .into_iter()
+            .collect()
+    }
+
+    fn usable_candidates(&self, target: Role, routing: &Routing) -> Vec<Arc<Server>> {
         match target {
             Role::Write => self.usable_primary().filter(|p| p.observed_read_only() != Some(true)).into_iter().collect(),
             Role::Read => self.read_candidates(routing),

@@ -126,8 +126,16 @@ pub fn command_as(user: &str, program: &Path, cwd: &Path) -> Command {
 }
 
 /// Runs `cmd` to completion and returns its stdout; a non-zero exit is an error carrying its output.
-pub async fn run(mut cmd: Command, what: &str) -> Result<String, HarnessError> {
-    let out = cmd.output().await.map_err(HarnessError::io(format!("run {what}")))?;
+///
+/// The child is waited for on a blocking thread with `std::process`, not with `tokio::process`: each test has
+/// its own runtime, and tokio reaps children through the signal driver of the runtime that first set up SIGCHLD
+/// handling, so once that test's runtime is gone a later `tokio::process` wait can hang forever.
+pub async fn run(cmd: Command, what: &str) -> Result<String, HarnessError> {
+    let mut std_cmd = cmd.into_std();
+    let out = tokio::task::spawn_blocking(move || std_cmd.output())
+        .await
+        .map_err(|e| HarnessError::io(format!("run {what}"))(std::io::Error::other(e)))?
+        .map_err(HarnessError::io(format!("run {what}")))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.success() {
         return Ok(stdout);

@@ -16,18 +16,14 @@ const SIZE: &str = "--table-size=10000";
 
 /// Runs sysbench `test` `cmd` against `port` with `extra` arguments; returns its output, panicking on failure.
 async fn sysbench(port: u16, test: &str, cmd: &str, extra: &[&str]) -> String {
-    let mut c = tokio::process::Command::new("sysbench");
+    let mut c = std::process::Command::new("sysbench");
     c.arg(test)
         .args(["--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=root", "--mysql-db=sbtest"])
         .arg(format!("--mysql-port={port}"))
         .args([TABLES, SIZE])
         .args(extra)
-        .arg(cmd)
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), c.output())
-        .await
-        .expect("sysbench finished within 2 minutes")
-        .expect("sysbench runs");
+        .arg(cmd);
+    let out = crate::proxy::run_command(c, None, std::time::Duration::from_secs(120)).await;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "sysbench {test} {cmd} failed:\n{text}");
     text

@@ -17,6 +17,8 @@ async fn fifty_clients_two_hundred_transactions_over_five_backends() {
         )
         .await
         .unwrap();
+    // Reads of the new table go to the replica: let it replay the CREATE first.
+    common::pg().await.sync_replica().await.expect("replica caught up");
     let mut tasks = Vec::new();
     for client in 0..50i32 {
         let url = p.pg_url("postgres", "postgres");

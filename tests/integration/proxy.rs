@@ -96,8 +96,15 @@ impl TestProxy {
         self
     }
 
-    /// Starts it.
+    /// Starts it. The proxy's logs go to the test's captured output, so a failing test shows them.
     pub async fn start(self) -> Running {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init();
         let handle = server::start(self.config).await.expect("proxy starts");
         Running { handle }
     }
@@ -173,24 +180,44 @@ pub fn my_code(e: &mysql_async::Error) -> Option<u16> {
 
 /// Runs the `mariadb` CLI against `port` as root with `args`, feeding `stdin`; returns (success, stdout, stderr).
 pub async fn mariadb_cli(port: u16, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use tokio::io::AsyncWriteExt;
-    let mut cmd = tokio::process::Command::new("mariadb");
+    let mut cmd = std::process::Command::new("mariadb");
     cmd.arg("--no-defaults").args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root", "--batch"]).args(args);
-    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    cmd.kill_on_drop(true);
-    let mut child = cmd.spawn().expect("spawn mariadb");
-    let mut input = child.stdin.take().expect("stdin piped");
-    input.write_all(stdin.as_bytes()).await.expect("write script");
-    drop(input);
-    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("mariadb finished within 2 minutes")
-        .expect("mariadb ran");
+    let out = run_command(cmd, Some(stdin.as_bytes().to_vec()), Duration::from_secs(120)).await;
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs a command to completion on a blocking thread, feeding `stdin`, killing it after `limit`.
+///
+/// `std::process` on purpose: each test has its own runtime, and `tokio::process` reaps children through the
+/// signal driver of the runtime that first set up SIGCHLD handling, so a wait can hang once that runtime is gone.
+pub async fn run_command(
+    mut cmd: std::process::Command,
+    stdin: Option<Vec<u8>>,
+    limit: Duration,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn command");
+    let pid = child.id();
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let wait = tokio::task::spawn_blocking(move || child.wait_with_output());
+    match tokio::time::timeout(limit, wait).await {
+        Ok(out) => out.expect("wait thread").expect("command ran"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("command did not finish within {limit:?}: {cmd:?}");
+        }
+    }
 }
 
 /// Connects with tokio-postgres (no TLS) and spawns the connection task.

@@ -62,6 +62,7 @@ fn health() -> Health {
         timeout: Duration::from_secs(2),
         max_replication_lag: Duration::from_secs(10),
         ban_time: Duration::from_secs(5),
+        down_after: 1,
         ..Health::default()
     }
 }

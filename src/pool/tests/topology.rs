@@ -58,11 +58,31 @@ fn write_never_goes_to_a_read_only_primary() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn write_is_empty_while_the_primary_is_banned() {
+async fn a_banned_primary_is_still_tried_as_the_last_resort_unless_banned_by_hand() {
     let t = topology(&[("r1", 1)], &[]);
     get(&t, "p").mark_failed("connection refused", Duration::from_secs(5));
-    assert!(candidates(&t, Role::Write).is_empty());
+    assert_eq!(candidates(&t, Role::Write), ["p"], "nothing else can take writes: try it rather than refuse");
     assert_eq!(candidates(&t, Role::Read), ["r1"]);
+    get(&t, "r1").mark_failed("connection refused", Duration::from_secs(5));
+    assert_eq!(candidates(&t, Role::Read), ["p"]);
+    get(&t, "p").ban();
+    assert!(candidates(&t, Role::Write).is_empty(), "a manual ban is obeyed");
+}
+
+#[test]
+fn a_server_is_marked_down_only_after_down_after_failed_probes() {
+    let t = topology(&[("r1", 1)], &[]);
+    let health = Health { down_after: 3, ..Health::default() };
+    let r1 = get(&t, "r1");
+    r1.record_probe(Err("timed out".into()), &health);
+    r1.record_probe(Err("timed out".into()), &health);
+    assert!(r1.usable() && r1.snapshot().up, "two slow probes are not an outage");
+    r1.record_probe(ok(true, Some(0)), &health);
+    r1.record_probe(Err("timed out".into()), &health);
+    r1.record_probe(Err("timed out".into()), &health);
+    assert!(r1.usable(), "a success resets the count");
+    r1.record_probe(Err("timed out".into()), &health);
+    assert!(!r1.usable() && !r1.snapshot().up, "the third failure in a row marks it down");
 }
 
 #[test]
@@ -180,7 +200,7 @@ async fn ban_expires_and_a_failing_server_is_banned_again() {
 #[tokio::test(start_paused = true)]
 async fn probe_failure_bans_for_ban_time_and_manual_ban_does_not_expire() {
     let t = topology(&[("r1", 1), ("r2", 1)], &[]);
-    let health = Health { ban_time: Duration::from_secs(3), ..Health::default() };
+    let health = Health { ban_time: Duration::from_secs(3), down_after: 1, ..Health::default() };
     get(&t, "r1").record_probe(Err("no route to host".into()), &health);
     get(&t, "r2").ban();
     assert_eq!(candidates(&t, Role::Read), ["p"]);

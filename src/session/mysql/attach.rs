@@ -98,8 +98,11 @@ impl Session {
                 Err(PoolError::Connect(e))
                     if matches!(e.kind, ConnectErrorKind::Unreachable | ConnectErrorKind::Timeout) =>
                 {
-                    tracing::warn!(server = %server.name, error = %e.message, "backend unreachable; trying the next");
-                    server.mark_failed(&e.message, ban_time);
+                    tracing::warn!(server = %server.name, error = %e.message, "backend connect failed; trying the next");
+                    // Refused: the server is down, keep others off it. Slow: maybe only busy; health decides.
+                    if e.kind == ConnectErrorKind::Unreachable {
+                        server.mark_failed(&e.message, ban_time);
+                    }
                     error = unreachable();
                 }
                 Err(PoolError::Connect(e)) => {

@@ -169,6 +169,11 @@ impl Pending {
         Matched { forward, completed: None, skipped: 0 }
     }
 
+    /// Number of outstanding request cycles (Sync or simple Query entries), each owed a ReadyForQuery.
+    pub fn outstanding_cycles(&self) -> usize {
+        self.queue.iter().filter(|e| matches!(e.sent, Sent::Sync | Sent::Query) && e.action != Action::Swallow).count()
+    }
+
     /// Drops everything (the backend connection is gone).
     pub fn clear(&mut self) {
         self.queue.clear();

@@ -87,6 +87,8 @@ pub struct Session {
     skip_to_sync: bool,
     max_message: usize,
     synth: Vec<u8>,
+    /// An ErrorResponse was relayed since the last ReadyForQuery.
+    error_in_cycle: bool,
     /// Pools this session has used, so that attaching costs no shared-map lookup.
     pools: Vec<(Arc<Server>, Arc<PgPool>)>,
 }
@@ -121,6 +123,7 @@ impl Session {
             skip_to_sync: false,
             max_message,
             synth: Vec::new(),
+            error_in_cycle: false,
             pools: Vec::new(),
         }
     }
@@ -497,9 +500,13 @@ impl Session {
                 Err(PoolError::Connect(e))
                     if matches!(e.kind, ConnectErrorKind::Unreachable | ConnectErrorKind::Timeout) =>
                 {
-                    tracing::warn!(server = %server.name, error = %e.message, "backend unreachable; trying the next");
-                    server.mark_failed(&e.message, ban_time);
-                    error = ("08006".into(), format!("no {} server is reachable", role.as_str()));
+                    tracing::warn!(server = %server.name, error = %e.message, "backend connect failed; trying the next");
+                    // A refused connection means the server is down: keep others off it for a while. A slow one
+                    // may only be busy; the health checker decides about that.
+                    if e.kind == ConnectErrorKind::Unreachable {
+                        server.mark_failed(&e.message, ban_time);
+                    }
+                    error = ("08006".into(), format!("no {} server is reachable ({})", role.as_str(), e.kind.as_str()));
                 }
                 Err(PoolError::Connect(e)) => {
                     error = (e.sqlstate.clone().unwrap_or_else(|| "08006".into()), e.message.clone());
@@ -558,9 +565,23 @@ impl Session {
             let tag = frame[0];
             let m = self.pending.on_message(tag);
             if m.forward {
-                self.out_c.extend_from_slice(frame);
+                if tag == b'E' {
+                    self.error_in_cycle = true;
+                    // A backend that is about to die says FATAL; the client keeps its session (on another
+                    // backend) unless it was inside a transaction, so it is told ERROR with the same code.
+                    let keep = self.status == b'I' && self.pinned.is_none() && !self.session_mode;
+                    match messages::error_fields(&frame[5..]) {
+                        Ok(f) if keep && matches!(f.severity.as_str(), "FATAL" | "PANIC") => {
+                            messages::error_response(&mut self.out_c, "ERROR", &f.code, &f.message);
+                        }
+                        _ => self.out_c.extend_from_slice(frame),
+                    }
+                } else {
+                    self.out_c.extend_from_slice(frame);
+                }
             }
             if tag == b'Z' {
+                self.error_in_cycle = false;
                 let status = messages::ready_status(&frame[5..]).map_err(|e| SessionError::Backend(e.to_string()))?;
                 statuses.push(status);
                 self.status = status;
@@ -675,14 +696,22 @@ impl Session {
         *self.cancel.lock() = None;
         att.conn.discard();
         let in_transaction = self.status != b'I' || self.pinned.is_some() || self.session_mode;
+        let cycles = self.pending.outstanding_cycles();
         self.pending.clear();
         self.ops.clear();
         if in_transaction {
             super::fatal(&mut self.client, "08006", "server connection lost during a transaction").await;
             return Ok(false);
         }
-        messages::error_response(&mut self.out_c, "ERROR", "08006", "server connection lost; please retry");
-        messages::ready_for_query(&mut self.out_c, b'I');
+        // Finish every request cycle the client is waiting for, as the backend would have after an error.
+        // The first cycle may already have its error (the backend's own, relayed before it closed).
+        let first_has_error = std::mem::take(&mut self.error_in_cycle);
+        for i in 0..cycles {
+            if i > 0 || !first_has_error {
+                messages::error_response(&mut self.out_c, "ERROR", "08006", "server connection lost; please retry");
+            }
+            messages::ready_for_query(&mut self.out_c, b'I');
+        }
         self.client.write_all(&self.out_c).await.map_err(|_| SessionError::ClientGone)?;
         self.out_c.clear();
         Ok(true)
