@@ -190,3 +190,12 @@ async fn no_backend_reachable_is_a_clear_error() {
     .await;
     assert!(refused, "the proxy keeps answering");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_by_id_is_refused_because_ids_are_the_proxys() {
+    let p = TestProxy::mysql().await.start().await;
+    let mut c = p.my("root", None, None).await;
+    let e = c.query_drop("/* admin */ KILL QUERY 1").await.expect_err("refused");
+    assert_eq!(my_code(&e), Some(1235), "{e}");
+    assert_eq!(c.query_first::<i64, _>("SELECT 8").await.expect("session goes on"), Some(8));
+}

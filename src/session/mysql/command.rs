@@ -43,6 +43,12 @@ impl Session {
         match cmd {
             Command::Quit => return Ok(false),
             Command::Ping => self.ok(reply),
+            Command::Query(sql) if starts_with_kill(sql) => {
+                // Proxy connection ids are not backend thread ids: a forwarded KILL could end an unrelated
+                // client's backend thread.
+                let msg = "KILL through Switchyard is not supported: connection ids are the proxy's, not the server's";
+                ClientError::new(1235, "42000", msg).write(&mut self.out, reply);
+            }
             Command::Query(sql) => {
                 let text: Arc<str> = Arc::from(String::from_utf8_lossy(sql));
                 let class = self.engine.classifier.classify(&text);
@@ -282,5 +288,44 @@ impl Session {
         self.on_backend_lost(false).await?;
         ClientError::new(1927, "08S01", "Lost connection to backend server during query").write(&mut self.out, reply);
         Ok(!std::mem::take(&mut self.lost))
+    }
+}
+
+/// True when the statement's first keyword (after white space and comments) is `KILL`.
+fn starts_with_kill(sql: &[u8]) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_ascii_start();
+        if let Some(r) = rest.strip_prefix(b"/*") {
+            match r.windows(2).position(|w| w == b"*/") {
+                Some(end) => rest = &r[end + 2..],
+                None => return false,
+            }
+        } else if rest.starts_with(b"--") || rest.starts_with(b"#") {
+            match rest.iter().position(|b| *b == b'\n') {
+                Some(end) => rest = &rest[end + 1..],
+                None => return false,
+            }
+        } else {
+            break;
+        }
+    }
+    rest.len() >= 4
+        && rest[..4].eq_ignore_ascii_case(b"kill")
+        && rest.get(4).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+}
+
+#[cfg(test)]
+mod kill_tests {
+    use super::starts_with_kill;
+
+    #[test]
+    fn kill_is_recognised_behind_comments_only_as_a_keyword() {
+        for yes in ["KILL 5", "  kill query 7", "/* x */ KiLL CONNECTION 3", "-- c\nKILL 1", "# c\n kill 2", "kill"] {
+            assert!(starts_with_kill(yes.as_bytes()), "{yes}");
+        }
+        for no in ["SELECT 'kill 5'", "killer()", "SELECT kill FROM t", "/* KILL 5", "kill_switch = 1"] {
+            assert!(!starts_with_kill(no.as_bytes()), "{no}");
+        }
     }
 }

@@ -13,7 +13,7 @@
 //! - 1153 / 08S01 a packet larger than `general.max_message_size` (`max_allowed_packet` for clients);
 //! - 1047 / 08S01 a malformed command packet;
 //! - 1243 / HY000 an unknown statement id, 1421 / HY000 a fetch without an open cursor;
-//! - 1235 / 42000 COM_PROCESS_KILL (proxy connection ids are not backend thread ids).
+//! - 1235 / 42000 COM_PROCESS_KILL and text `KILL` (proxy connection ids are not backend thread ids).
 //!
 //! Deliberately not here: KILL mapping, COM_BINLOG_DUMP and other replication commands (forwarded like unknown
 //! commands), compression, and re-encoding of anything a backend sends.
