@@ -34,6 +34,18 @@ pub struct Rules {
     pub analytics_aggregates: bool,
 }
 
+impl Rules {
+    /// The rules for a `[routing]` section (table names lower-cased once, here).
+    pub fn from_config(r: &crate::config::Routing) -> Rules {
+        Rules {
+            read_write_split: r.read_write_split,
+            analytics_tables: r.analytics_tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
+            analytics_min_joins: r.analytics_min_joins,
+            analytics_aggregates: r.analytics_aggregates,
+        }
+    }
+}
+
 /// Picks the pool for a statement. First match wins:
 ///
 /// 1. hint `write` -> Write;

@@ -63,7 +63,7 @@ impl MyEngine {
         Arc::new(MyEngine {
             topology: Arc::new(Topology::new(&config.mysql)),
             classifier: Classifier::new(Dialect::MySql, config.general.classify_cache_size),
-            rules: arc_swap::ArcSwap::from_pointee(rules(&config)),
+            rules: arc_swap::ArcSwap::from_pointee(Rules::from_config(&config.routing)),
             config: arc_swap::ArcSwap::new(config),
             pools: Mutex::new(HashMap::new()),
             greeting: Mutex::new(None),
@@ -84,7 +84,7 @@ impl MyEngine {
 
     /// Swaps in a new configuration: pool sizes change in place, without dropping connections.
     pub fn reload(&self, config: Arc<Config>) {
-        self.rules.store(Arc::new(rules(&config)));
+        self.rules.store(Arc::new(Rules::from_config(&config.routing)));
         for (key, pool) in self.pools.lock().iter() {
             let max = config.user(&key.user).and_then(|u| u.max_connections);
             pool.resize(PoolConfig::from_settings(&config.pool, max));
@@ -156,15 +156,5 @@ impl MyEngine {
         for pool in self.pools.lock().values() {
             pool.close();
         }
-    }
-}
-
-fn rules(config: &Config) -> Rules {
-    let r = &config.routing;
-    Rules {
-        read_write_split: r.read_write_split,
-        analytics_tables: r.analytics_tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
-        analytics_min_joins: r.analytics_min_joins,
-        analytics_aggregates: r.analytics_aggregates,
     }
 }

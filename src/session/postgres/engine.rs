@@ -56,7 +56,7 @@ impl PgEngine {
         Arc::new(PgEngine {
             topology: Arc::new(Topology::new(&config.postgres)),
             classifier: Classifier::new(Dialect::Postgres, config.general.classify_cache_size),
-            rules: arc_swap::ArcSwap::from_pointee(rules(&config)),
+            rules: arc_swap::ArcSwap::from_pointee(Rules::from_config(&config.routing)),
             config: arc_swap::ArcSwap::new(config),
             cancels: CancelRegistry::default(),
             pools: Mutex::new(HashMap::new()),
@@ -80,7 +80,7 @@ impl PgEngine {
     /// Swaps in a new configuration: pool sizes change in place, without dropping connections.
     pub fn reload(&self, config: Arc<Config>) {
         self.verifiers.lock().clear();
-        self.rules.store(Arc::new(rules(&config)));
+        self.rules.store(Arc::new(Rules::from_config(&config.routing)));
         let pools = self.pools.lock();
         for (key, pool) in pools.iter() {
             let max = config.user(&key.user).and_then(|u| u.max_connections);
@@ -141,16 +141,6 @@ impl PgEngine {
         for pool in self.pools.lock().values() {
             pool.close();
         }
-    }
-}
-
-fn rules(config: &Config) -> Rules {
-    let r = &config.routing;
-    Rules {
-        read_write_split: r.read_write_split,
-        analytics_tables: r.analytics_tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
-        analytics_min_joins: r.analytics_min_joins,
-        analytics_aggregates: r.analytics_aggregates,
     }
 }
 
