@@ -181,30 +181,32 @@ async fn start_mysql(
 }
 
 fn my_probe(config: &Config) -> MyProbe {
-    let user_name = config.health.user.clone().or_else(|| config.users.first().map(|u| u.name.clone()));
-    let user = user_name.as_deref().and_then(|n| config.user(n));
-    MyProbe {
-        user: user.and_then(|u| u.backend_user.clone()).or(user_name.clone()).unwrap_or_else(|| "root".into()),
-        password: config
-            .health
-            .password
-            .clone()
-            .or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone()))),
-    }
+    let (user, password) = probe_login(config, &config.mysql, "root");
+    MyProbe { user, password }
 }
 
 fn pg_probe(config: &Config) -> PgProbe {
-    let user_name = config.health.user.clone().or_else(|| config.users.first().map(|u| u.name.clone()));
-    let user = user_name.as_deref().and_then(|n| config.user(n));
-    PgProbe {
-        user: user.and_then(|u| u.backend_user.clone()).or(user_name.clone()).unwrap_or_else(|| "postgres".into()),
-        password: config
-            .health
-            .password
-            .clone()
-            .or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone()))),
-        database: if config.health.database.is_empty() { "postgres".into() } else { config.health.database.clone() },
-    }
+    let (user, password) = probe_login(config, &config.postgres, "postgres");
+    let database = if config.health.database.is_empty() { "postgres".into() } else { config.health.database.clone() };
+    PgProbe { user, password, database }
+}
+
+/// The backend login of one engine's health probes: `[<engine>] health_user`, else `health.user`, else the first
+/// configured user, else `fallback`; the password is `health.password`, else that user's backend password.
+fn probe_login(config: &Config, cluster: &crate::config::Cluster, fallback: &str) -> (String, Option<String>) {
+    let name = cluster
+        .health_user
+        .clone()
+        .or_else(|| config.health.user.clone())
+        .or_else(|| config.users.first().map(|u| u.name.clone()));
+    let user = name.as_deref().and_then(|n| config.user(n));
+    let login = user.and_then(|u| u.backend_user.clone()).or(name).unwrap_or_else(|| fallback.into());
+    let password = config
+        .health
+        .password
+        .clone()
+        .or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone())));
+    (login, password)
 }
 
 /// Serves one accepted client connection (engine-specific).
@@ -264,4 +266,21 @@ fn refuse_mysql(socket: TcpStream) -> BoxFuture<'static, ()> {
 /// Tells a PostgreSQL client over the connection limit why it is refused (as the server itself does when full).
 fn refuse_postgres(mut socket: TcpStream) -> BoxFuture<'static, ()> {
     Box::pin(async move { pgsession::fatal(&mut socket, "53300", "sorry, too many clients already").await })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe_login;
+    use crate::config::Config;
+
+    #[test]
+    fn each_engine_probes_with_its_own_login() {
+        let text = "[[users]]\nname = \"postgres\"\nauth = \"trust\"\n[[users]]\nname = \"app\"\npassword = \"pw\"\n\
+                    backend_user = \"app_be\"\n[mysql]\nhealth_user = \"app\"\n";
+        let c = Config::parse(text, &Default::default()).expect("valid");
+        assert_eq!(probe_login(&c, &c.postgres, "postgres"), ("postgres".to_string(), None), "first user");
+        assert_eq!(probe_login(&c, &c.mysql, "root"), ("app_be".to_string(), Some("pw".to_string())), "health_user");
+        let empty = Config::default();
+        assert_eq!(probe_login(&empty, &empty.mysql, "root"), ("root".to_string(), None), "fallback");
+    }
 }

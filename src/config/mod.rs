@@ -417,6 +417,8 @@ pub struct Cluster {
     pub replicas: Vec<ServerConfig>,
     /// Analytics replicas (reads of heavy statements).
     pub analytics: Vec<ServerConfig>,
+    /// User the health probes of this cluster log in as (default: `health.user`, else the first user).
+    pub health_user: Option<String>,
 }
 
 impl Cluster {
