@@ -53,7 +53,12 @@ impl Probe for FakeProbe {
 
 fn topology() -> Arc<Topology> {
     let s = |n: &str| ServerConfig { name: n.into(), addr: format!("{n}:5432"), weight: 1 };
-    Arc::new(Topology::new(&Cluster { primary: Some(s("p")), replicas: vec![s("r1"), s("r2")], analytics: vec![] }))
+    Arc::new(Topology::new(&Cluster {
+        primary: Some(s("p")),
+        replicas: vec![s("r1"), s("r2")],
+        analytics: vec![],
+        health_user: None,
+    }))
 }
 
 fn health() -> Health {

@@ -16,6 +16,7 @@ fn topology(replicas: &[(&str, u32)], analytics: &[&str]) -> Topology {
         primary: Some(server("p", 1)),
         replicas: replicas.iter().map(|(n, w)| server(n, *w)).collect(),
         analytics: analytics.iter().map(|n| server(n, 1)).collect(),
+        health_user: None,
     })
 }
 
