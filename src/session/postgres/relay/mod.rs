@@ -17,6 +17,10 @@ use crate::pool::{ConnectErrorKind, PoolError, Pooled};
 use crate::protocol::postgres::{self as pg, ProtocolError, messages};
 use crate::route::{self, SessionView};
 
+mod attach;
+mod effects;
+mod statements;
+
 use super::SessionError;
 use super::backend::{BACKEND_MAX_MESSAGE, PgConnector};
 use super::cancel::{CancelSlot, CancelTarget};
@@ -159,7 +163,11 @@ impl Session {
                         return Ok(());
                     }
                 }
-                Event::Backend(Ok(n)) if n > 0 => self.on_backend_data().await?,
+                Event::Backend(Ok(n)) if n > 0 => {
+                    if !self.on_backend_data().await? {
+                        return Ok(());
+                    }
+                }
                 Event::Backend(r) => {
                     if let Err(e) = r {
                         tracing::info!(error = %e, "backend read failed");
@@ -356,81 +364,6 @@ impl Session {
         Ok(())
     }
 
-    async fn on_parse(&mut self, frame: &Bytes) -> Result<(), SessionError> {
-        let p = match messages::parse_body(&frame[5..]) {
-            Ok(p) => p,
-            Err(_) => return self.on_parse_lossy(frame).await,
-        };
-        let class = self.engine.classifier.classify(p.sql);
-        if p.name.is_empty() {
-            self.unnamed = Some((class.clone(), Arc::from(p.sql)));
-            if !self.attach(&class).await? {
-                self.skip_to_sync = true;
-                return Ok(());
-            }
-            self.out_b.extend_from_slice(frame);
-            self.pending.push(Expect::plain(Sent::Parse(None), Action::Forward));
-            return Ok(());
-        }
-        let stmt = self.state.remember(p.name, p.sql, &p.param_types, class.clone());
-        if !self.attach(&class).await? {
-            self.skip_to_sync = true;
-            return Ok(());
-        }
-        let att = self.backend.as_mut().expect("attached above");
-        if att.conn.statements.get(&stmt.key).is_some() {
-            self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Synthesize(b'1')));
-        } else {
-            self.remember_on_backend(stmt.key);
-            self.out_b.extend_from_slice(&stmt.parse);
-            self.pending.push(Expect::plain(Sent::Parse(Some(stmt.key)), Action::Forward));
-        }
-        Ok(())
-    }
-
-    /// A Parse whose text is not UTF-8 (a client using a single-byte `client_encoding`): relay it unchanged,
-    /// classified from a lossy reading of its text, as the unnamed statement or under the client's own name.
-    async fn on_parse_lossy(&mut self, frame: &Bytes) -> Result<(), SessionError> {
-        let body = &frame[5..];
-        let name_end = body.iter().position(|b| *b == 0).ok_or(SessionError::Client("malformed Parse".into()))?;
-        let sql = lossy_text(&body[name_end + 1..]);
-        let class = self.engine.classifier.classify(&sql);
-        if !self.attach(&class).await? {
-            self.skip_to_sync = true;
-            return Ok(());
-        }
-        // Pinned: a statement under the client's own name exists only on this backend.
-        if name_end > 0 {
-            self.pinned = Some(PinReason::SqlPrepare);
-            self.dirty = true;
-        }
-        self.out_b.extend_from_slice(frame);
-        self.pending.push(Expect::plain(Sent::Parse(None), Action::Forward));
-        Ok(())
-    }
-
-    /// Makes sure the attached backend has the shared statement `key`, injecting its Parse if not.
-    fn ensure_prepared(&mut self, key: u64, parse: &Bytes) {
-        let att = self.backend.as_mut().expect("caller attached a backend");
-        if att.conn.statements.get(&key).is_none() {
-            self.remember_on_backend(key);
-            self.out_b.extend_from_slice(parse);
-            self.pending.push(Expect::plain(Sent::Parse(Some(key)), Action::Swallow));
-        }
-    }
-
-    /// Records that the attached backend is about to have shared statement `key`; when that pushes the least
-    /// recently used one out of the per-connection limit, it is closed on the backend (reply swallowed).
-    fn remember_on_backend(&mut self, key: u64) {
-        let att = self.backend.as_mut().expect("caller attached a backend");
-        if let Some((evicted, ())) = att.conn.statements.push(key, ())
-            && evicted != key
-        {
-            messages::close_statement(&mut self.out_b, &shared_name(evicted));
-            self.pending.push(Expect::plain(Sent::Close, Action::Swallow));
-        }
-    }
-
     /// Records what sending `class` changes at once (pins, writes).
     fn note_sent(&mut self, class: &Classification) {
         if let SessionEffect::Pin(reason) = class.session {
@@ -453,102 +386,10 @@ impl Session {
         }
     }
 
-    async fn attach_for(&mut self, class: Option<&Classification>) -> Result<bool, SessionError> {
-        match class {
-            Some(c) => self.attach(c).await,
-            None => self.attach_role(Role::Write).await,
-        }
-    }
-
-    /// Attaches a backend for `class` when none is held. Returns false when none could be had; the client has
-    /// then been sent an ErrorResponse.
-    async fn attach(&mut self, class: &Classification) -> Result<bool, SessionError> {
-        if self.backend.is_some() {
-            return Ok(true);
-        }
-        let role = if self.session_mode { Role::Write } else { self.route(class) };
-        self.attach_role(role).await
-    }
-
-    fn route(&self, class: &Classification) -> Role {
-        let window = self.engine.config().routing.read_your_writes;
-        let view = SessionView {
-            in_transaction: self.status != b'I',
-            recent_write: !window.is_zero() && self.last_write.is_some_and(|t| t.elapsed() < window),
-            default_route: self.user.default_route,
-        };
-        route::route(class, &view, &self.engine.rules())
-    }
-
-    async fn attach_role(&mut self, role: Role) -> Result<bool, SessionError> {
-        if self.backend.is_some() {
-            return Ok(true);
-        }
-        let ban_time = self.engine.config().health.ban_time;
-        let mut error = (String::from("08006"), format!("no {} server is available", role.as_str()));
-        for server in self.engine.candidates(role) {
-            let pool = self.pool_for(&server);
-            match pool.checkout().await {
-                Ok(conn) => {
-                    let in_use = server.begin_use();
-                    *self.cancel.lock() =
-                        Some(CancelTarget { server: server.clone(), pid: conn.pid, secret: conn.secret });
-                    self.backend = Some(Attached { conn, _use: in_use });
-                    self.sync_session_state();
-                    return Ok(true);
-                }
-                Err(PoolError::Connect(e))
-                    if matches!(e.kind, ConnectErrorKind::Unreachable | ConnectErrorKind::Timeout) =>
-                {
-                    tracing::warn!(server = %server.name, error = %e.message, "backend connect failed; trying the next");
-                    // A refused connection means the server is down: keep others off it for a while. A slow one
-                    // may only be busy; the health checker decides about that.
-                    if e.kind == ConnectErrorKind::Unreachable {
-                        server.mark_failed(&e.message, ban_time);
-                    }
-                    error = ("08006".into(), format!("no {} server is reachable ({})", role.as_str(), e.kind.as_str()));
-                }
-                Err(PoolError::Connect(e)) => {
-                    error = (e.sqlstate.clone().unwrap_or_else(|| "08006".into()), e.message.clone());
-                    break;
-                }
-                Err(PoolError::Timeout { waited }) => {
-                    error =
-                        ("53300".into(), format!("no backend connection became free within {} ms", waited.as_millis()));
-                    break;
-                }
-                Err(PoolError::Closed) => {
-                    error = ("57P01".into(), "the proxy is shutting down".into());
-                    break;
-                }
-            }
-        }
-        messages::error_response(&mut self.out_c, "ERROR", &error.0, &error.1);
-        Ok(false)
-    }
-
-    fn pool_for(&mut self, server: &Arc<Server>) -> Arc<PgPool> {
-        if let Some((_, p)) = self.pools.iter().find(|(s, _)| Arc::ptr_eq(s, server)) {
-            return p.clone();
-        }
-        let pool = self.engine.pool(server, &self.user, &self.database);
-        self.pools.push((server.clone(), pool.clone()));
-        pool
-    }
-
-    /// Brings a freshly attached backend's session SETs in line with the client's.
-    fn sync_session_state(&mut self) {
-        let att = self.backend.as_mut().expect("just attached");
-        let want = self.state.sets_fingerprint();
-        if att.conn.sets_fingerprint != want {
-            messages::query(&mut self.out_b, &self.state.replay_sql());
-            self.pending.push(Expect::plain(Sent::Query, Action::Swallow));
-            att.conn.sets_fingerprint = want;
-        }
-    }
-
-    async fn on_backend_data(&mut self) -> Result<(), SessionError> {
-        let Some(att) = &mut self.backend else { return Ok(()) };
+    /// Relays the complete backend frames in the buffer. Returns false when the client must be disconnected.
+    async fn on_backend_data(&mut self) -> Result<bool, SessionError> {
+        let Some(att) = &mut self.backend else { return Ok(true) };
+        let mut dying = false;
         let backend = &mut *att.conn;
         let buf = &backend.buf;
         let mut failed_parses: Vec<u64> = Vec::new();
@@ -571,8 +412,13 @@ impl Session {
                     // backend) unless it was inside a transaction, so it is told ERROR with the same code.
                     let keep = self.status == b'I' && self.pinned.is_none() && !self.session_mode;
                     match messages::error_fields(&frame[5..]) {
-                        Ok(f) if keep && matches!(f.severity.as_str(), "FATAL" | "PANIC") => {
-                            messages::error_response(&mut self.out_c, "ERROR", &f.code, &f.message);
+                        Ok(f) if matches!(f.severity.as_str(), "FATAL" | "PANIC") => {
+                            dying = true;
+                            if keep {
+                                messages::error_response(&mut self.out_c, "ERROR", &f.code, &f.message);
+                            } else {
+                                self.out_c.extend_from_slice(frame);
+                            }
                         }
                         _ => self.out_c.extend_from_slice(frame),
                     }
@@ -611,152 +457,17 @@ impl Session {
         for s in statuses {
             self.on_ready(s);
         }
+        if dying {
+            // The backend said FATAL and is closing: drop it now, so that the client's next statement cannot be
+            // sent to it, and finish the client's outstanding cycles (the error itself is already queued).
+            return self.on_backend_lost().await;
+        }
         if !self.out_c.is_empty() {
             self.client.write_all(&self.out_c).await.map_err(|_| SessionError::ClientGone)?;
             self.out_c.clear();
         }
         self.maybe_release();
-        Ok(())
-    }
-
-    /// Applies the effects of a completed message.
-    fn apply(&mut self, e: Expect) {
-        if e.failed {
-            return;
-        }
-        let Some(class) = e.effects else { return };
-        if class.txn == TxnEffect::Rollback {
-            self.txn_aborted = true;
-        }
-        match &class.session {
-            SessionEffect::Set { name } => {
-                if let Some(sql) = e.sql {
-                    self.ops.push(SessionOp::Set(name.clone(), sql));
-                }
-            }
-            SessionEffect::Reset { name } => self.ops.push(SessionOp::Reset(name.clone())),
-            SessionEffect::ResetAll => self.ops.push(SessionOp::ResetAll),
-            SessionEffect::DiscardAll => {
-                self.ops.push(SessionOp::ResetAll);
-                self.pinned = None;
-                self.dirty = false;
-                if let Some(att) = &mut self.backend {
-                    att.conn.statements.clear();
-                }
-                self.state.statements.clear();
-            }
-            _ => {}
-        }
-    }
-
-    /// A ReadyForQuery: session changes of a finished transaction take effect, or are dropped when it failed.
-    fn on_ready(&mut self, status: u8) {
-        match status {
-            b'I' => {
-                let ops = std::mem::take(&mut self.ops);
-                if !std::mem::take(&mut self.txn_aborted) {
-                    for op in ops {
-                        match op {
-                            SessionOp::Set(name, sql) => self.state.set(&name, &sql),
-                            SessionOp::Reset(name) => self.state.reset(&name),
-                            SessionOp::ResetAll => self.state.reset_all(),
-                        }
-                    }
-                }
-                if let Some(att) = &mut self.backend {
-                    att.conn.sets_fingerprint = self.state.sets_fingerprint();
-                }
-            }
-            b'E' => self.txn_aborted = true,
-            _ => {}
-        }
-    }
-
-    /// Gives the backend back when the client is between transactions and nothing is outstanding.
-    fn maybe_release(&mut self) {
-        if self.backend.is_none()
-            || !self.pending.is_empty()
-            || self.status != b'I'
-            || self.pinned.is_some()
-            || self.session_mode
-            || self.skip_to_sync
-        {
-            return;
-        }
-        let att = self.backend.take().expect("checked above");
-        *self.cancel.lock() = None;
-        let mut conn = att.conn;
-        conn.last_used = Instant::now();
-        conn.release();
-    }
-
-    /// The backend connection failed. Returns false when the client must be disconnected too.
-    async fn on_backend_lost(&mut self) -> Result<bool, SessionError> {
-        let Some(att) = self.backend.take() else { return Ok(true) };
-        *self.cancel.lock() = None;
-        att.conn.discard();
-        let in_transaction = self.status != b'I' || self.pinned.is_some() || self.session_mode;
-        let cycles = self.pending.outstanding_cycles();
-        self.pending.clear();
-        self.ops.clear();
-        if in_transaction {
-            super::fatal(&mut self.client, "08006", "server connection lost during a transaction").await;
-            return Ok(false);
-        }
-        // Finish every request cycle the client is waiting for, as the backend would have after an error.
-        // The first cycle may already have its error (the backend's own, relayed before it closed).
-        let first_has_error = std::mem::take(&mut self.error_in_cycle);
-        for i in 0..cycles {
-            if i > 0 || !first_has_error {
-                messages::error_response(&mut self.out_c, "ERROR", "08006", "server connection lost; please retry");
-            }
-            messages::ready_for_query(&mut self.out_c, b'I');
-        }
-        self.client.write_all(&self.out_c).await.map_err(|_| SessionError::ClientGone)?;
-        self.out_c.clear();
         Ok(true)
-    }
-
-    /// The client is gone: give the backend back in a known state, or close it.
-    fn finish(&mut self) {
-        let Some(att) = self.backend.take() else { return };
-        let clean = self.pending.is_empty() && self.status == b'I' && self.pinned.is_none() && !self.dirty;
-        if clean && !self.session_mode {
-            att.conn.release();
-            return;
-        }
-        if !self.pending.is_empty() {
-            att.conn.discard();
-            return;
-        }
-        let reset = self.engine.config().pool.reset_query.clone();
-        let rollback = self.status != b'I';
-        tokio::spawn(async move { reset_and_release(att.conn, rollback, &reset).await });
-    }
-}
-
-/// Rolls back and resets a backend a client left in a transaction or with untracked state; discards it if that
-/// fails, so that no connection in an unknown state is reused.
-async fn reset_and_release(mut conn: Pooled<PgConnector>, rollback: bool, reset: &str) {
-    let mut out = BytesMut::new();
-    if rollback {
-        messages::query(&mut out, "ROLLBACK");
-    }
-    messages::query(&mut out, reset);
-    let ok = async {
-        conn.stream.write_all(&out).await.ok()?;
-        if rollback {
-            super::backend::read_until_ready(&mut conn).await?;
-        }
-        super::backend::read_until_ready(&mut conn).await
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(5), ok).await {
-        Ok(Some(b'I')) => {
-            conn.statements.clear();
-            conn.sets_fingerprint = 0;
-            conn.release();
-        }
-        _ => conn.discard(),
     }
 }
 
