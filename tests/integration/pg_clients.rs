@@ -182,3 +182,41 @@ async fn latin1_client_bytes_pass_through_unchanged() {
     assert_eq!(tags, b"12DCZ", "parse, bind, row, complete, ready");
     assert!(msgs[2].1.ends_with(b"caf\xe9"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_pins_and_notifications_and_notices_reach_the_client() {
+    use futures::StreamExt;
+    let cluster = common::pg().await;
+    let p = TestProxy::postgres().await.start().await;
+    let (client, mut conn) = tokio_postgres::connect(&p.pg_url("postgres", "postgres"), tokio_postgres::NoTls)
+        .await
+        .expect("connect through the proxy");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(m)) = messages.next().await {
+            let _ = tx.send(m);
+        }
+    });
+    client.batch_execute("LISTEN sy_chan").await.unwrap();
+    client.batch_execute("DO $$ BEGIN RAISE NOTICE 'sy notice'; END $$").await.unwrap();
+    let direct = common::pg_client(cluster.primary, "postgres", "postgres").await;
+    direct.batch_execute("NOTIFY sy_chan, 'hello'").await.unwrap();
+    let mut seen_notice = false;
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(m) = rx.recv().await {
+            match m {
+                tokio_postgres::AsyncMessage::Notice(n) if n.message() == "sy notice" => seen_notice = true,
+                tokio_postgres::AsyncMessage::Notification(n) => {
+                    return Some((n.channel().to_string(), n.payload().to_string()));
+                }
+                _ => {}
+            }
+        }
+        None
+    })
+    .await
+    .expect("notification within 10 s");
+    assert_eq!(got, Some(("sy_chan".to_string(), "hello".to_string())), "NOTIFY reaches the listening client");
+    assert!(seen_notice, "NOTICE relayed");
+}
