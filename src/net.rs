@@ -89,3 +89,11 @@ impl AsyncWrite for ClientStream {
         }
     }
 }
+
+/// True when an idle backend socket has nothing to say. EOF means the server closed it; bytes mean it sent
+/// something unasked (an error before closing, a notification nobody will read). Either way it is not
+/// reusable. Non-blocking: one `recv` that is expected to answer "would block".
+pub fn idle_socket_is_clean(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}

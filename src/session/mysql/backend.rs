@@ -40,8 +40,6 @@ pub struct MyConnector {
     pub caps: CapabilityFlags,
     /// Collation id the pool's clients use.
     pub charset: u8,
-    /// Connect + authenticate deadline.
-    pub connect_timeout: Duration,
     /// Most prepared statements kept per connection.
     pub statement_cache: usize,
 }
@@ -147,27 +145,18 @@ pub fn server_code(e: &ConnectError) -> Option<(u16, String)> {
 impl Connector for MyConnector {
     type Conn = MyBackend;
 
+    // The pool bounds `connect` and `ping` by `pool.connect_timeout`; no second timer here.
     async fn connect(&self) -> Result<MyBackend, ConnectError> {
-        match tokio::time::timeout(self.connect_timeout, self.open()).await {
-            Ok(r) => r,
-            Err(_) => Err(ConnectError {
-                kind: ConnectErrorKind::Timeout,
-                sqlstate: None,
-                message: format!("connect to {} timed out", self.server.name),
-            }),
-        }
+        self.open().await
     }
 
     fn is_open(&self, conn: &mut MyBackend) -> bool {
-        // An idle backend has nothing to say: EOF means it closed, bytes mean an error packet (killed, timeout).
-        let mut probe = [0u8; 1];
-        conn.buf.is_empty()
-            && matches!(conn.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        conn.buf.is_empty() && crate::net::idle_socket_is_clean(&conn.stream)
     }
 
     async fn ping(&self, conn: &mut MyBackend) -> bool {
         let fut = exchange(conn, &[crate::protocol::mysql::command::COM_PING], ReplyKind::Simple);
-        matches!(tokio::time::timeout(self.connect_timeout, fut).await, Ok(Ok(s)) if s.error.is_none())
+        matches!(fut.await, Ok(s) if s.error.is_none())
     }
 }
 

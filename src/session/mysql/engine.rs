@@ -132,7 +132,6 @@ impl MyEngine {
             password: user.backend_password.clone().or_else(|| user.password.clone()),
             caps: format,
             charset,
-            connect_timeout: config.pool.connect_timeout,
             statement_cache: config.pool.prepared_statement_cache,
         };
         let pool = Pool::new(connector, PoolConfig::from_settings(&config.pool, user.max_connections));

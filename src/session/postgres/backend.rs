@@ -30,8 +30,6 @@ pub struct PgConnector {
     pub password: Option<String>,
     /// Database.
     pub database: String,
-    /// Connect + authenticate deadline.
-    pub connect_timeout: Duration,
     /// Most named statements kept per connection.
     pub statement_cache: usize,
 }
@@ -107,15 +105,9 @@ fn connect_error(server: &str, e: ProtocolError) -> ConnectError {
 impl Connector for PgConnector {
     type Conn = PgBackend;
 
+    // The pool bounds `connect` and `ping` by `pool.connect_timeout`; no second timer here.
     async fn connect(&self) -> Result<PgBackend, ConnectError> {
-        match tokio::time::timeout(self.connect_timeout, self.open()).await {
-            Ok(r) => r,
-            Err(_) => Err(ConnectError {
-                kind: ConnectErrorKind::Timeout,
-                sqlstate: None,
-                message: format!("connect to {} timed out", self.server.name),
-            }),
-        }
+        self.open().await
     }
 
     fn is_open(&self, conn: &mut PgBackend) -> bool {
@@ -124,10 +116,7 @@ impl Connector for PgConnector {
         if conn.last_used.elapsed() < RECHECK_AFTER {
             return true;
         }
-        // An idle backend must have nothing to say: EOF means it closed, bytes mean it sent an error (shutdown,
-        // idle timeout) or a notification we cannot deliver. Either way it is not reusable.
-        let mut probe = [0u8; 1];
-        matches!(conn.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        crate::net::idle_socket_is_clean(&conn.stream)
     }
 
     async fn ping(&self, conn: &mut PgBackend) -> bool {
@@ -137,7 +126,7 @@ impl Connector for PgConnector {
             conn.stream.write_all(&out).await.ok()?;
             read_until_ready(conn).await
         };
-        matches!(tokio::time::timeout(self.connect_timeout, fut).await, Ok(Some(b'I')))
+        fut.await == Some(b'I')
     }
 }
 

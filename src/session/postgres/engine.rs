@@ -108,7 +108,6 @@ impl PgEngine {
             user: user.backend_user.clone().unwrap_or_else(|| user.name.clone()),
             password: user.backend_password.clone().or_else(|| user.password.clone()),
             database: database.to_string(),
-            connect_timeout: config.pool.connect_timeout,
             statement_cache: config.pool.prepared_statement_cache,
         };
         let pool = Pool::new(connector, PoolConfig::from_settings(&config.pool, user.max_connections));
