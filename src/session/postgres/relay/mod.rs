@@ -253,13 +253,14 @@ impl Session {
                     return Ok(());
                 }
                 self.note_sent(&class);
-                let sql: Arc<str> = Arc::from(sql);
+                // The text is kept only when it is a SET to replay later: no copy per ordinary query.
+                let sql = matches!(class.session, SessionEffect::Set { .. }).then(|| Arc::from(sql));
                 self.out_b.extend_from_slice(&frame);
                 self.pending.push(Expect {
                     sent: Sent::Query,
                     action: Action::Forward,
                     effects: Some(class),
-                    sql: Some(sql),
+                    sql,
                     failed: false,
                 });
             }
