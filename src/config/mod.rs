@@ -61,6 +61,8 @@ pub struct Config {
     pub mysql: Cluster,
     /// Query monitor thresholds.
     pub monitor: Monitor,
+    /// Where history (snapshots, slow queries, digests, backups) is kept.
+    pub store: Store,
 }
 
 /// Process-wide settings.
@@ -69,6 +71,9 @@ pub struct Config {
 pub struct General {
     /// Where the store, logs and backups live.
     pub data_dir: PathBuf,
+    /// Where the daily log files (`slow_queries`, `performance`, `database`, `backup`) go; unset =
+    /// `<data_dir>/logs`, `""` = no log files (stderr only).
+    pub log_dir: Option<PathBuf>,
     /// How long SIGTERM waits for open transactions before cancelling them.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -88,6 +93,7 @@ impl Default for General {
     fn default() -> Self {
         General {
             data_dir: PathBuf::from("data"),
+            log_dir: None,
             shutdown_timeout: Duration::from_secs(30),
             max_client_connections: 10_000,
             max_message_size: 64 * 1024 * 1024,
@@ -432,7 +438,7 @@ impl Cluster {
     }
 }
 
-/// Query monitor thresholds (DESIGN §7).
+/// The query monitor (DESIGN §7).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Monitor {
@@ -440,12 +446,88 @@ pub struct Monitor {
     pub enabled: bool,
     /// Slow thresholds per statement type, in milliseconds (`select`, `insert`, `update`, `delete`, `other`...).
     pub slow_threshold_ms: BTreeMap<String, u64>,
+    /// Most digests kept in memory; the least recently seen is evicted (and counted) beyond it.
+    pub max_digests: usize,
+    /// Capacity of the queue between sessions and the aggregator; a full queue drops (and counts) events.
+    pub event_queue: usize,
+    /// Run EXPLAIN for slow queries on a side connection.
+    pub explain: bool,
+    /// Statement timeout of an EXPLAIN.
+    #[serde(with = "humantime_serde")]
+    pub explain_timeout: Duration,
+    /// At most one EXPLAIN per digest per this interval.
+    #[serde(with = "humantime_serde")]
+    pub explain_interval: Duration,
+    /// How often a performance snapshot is taken and stored.
+    #[serde(with = "humantime_serde")]
+    pub snapshot_interval: Duration,
+    /// A digest run this many times within one second by one client is reported as an N+1 pattern.
+    pub n_plus_one_calls: u32,
 }
 
 impl Default for Monitor {
     fn default() -> Self {
         let slow = [("select", 1000), ("insert", 500), ("update", 500), ("delete", 500), ("other", 1000)];
-        Monitor { enabled: true, slow_threshold_ms: slow.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+        Monitor {
+            enabled: true,
+            slow_threshold_ms: slow.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            max_digests: 10_000,
+            event_queue: 65_536,
+            explain: true,
+            explain_timeout: Duration::from_secs(5),
+            explain_interval: Duration::from_secs(600),
+            snapshot_interval: Duration::from_secs(60),
+            n_plus_one_calls: 50,
+        }
+    }
+}
+
+/// The history store (DESIGN §10).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    /// `sqlite://path` or `postgres://...`; unset = an SQLite file `<data_dir>/switchyard.db`.
+    pub url: Option<String>,
+    /// Rows older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Most rows written in one transaction.
+    pub batch_size: usize,
+    /// Longest a row waits before its batch is written.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Capacity of the queue in front of the writer; a full queue drops (and counts) rows.
+    pub queue: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            url: None,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            batch_size: 500,
+            flush_interval: Duration::from_secs(1),
+            queue: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// The SQLite file or database URL of the store.
+    pub fn store_url(&self) -> String {
+        match &self.store.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.general.data_dir.join("switchyard.db").display()),
+        }
+    }
+
+    /// The directory of the daily log files, if any.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        match &self.general.log_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => Some(self.general.data_dir.join("logs")),
+        }
     }
 }
 
@@ -472,6 +554,7 @@ impl Config {
             postgres: section(&mut table, "postgres", &mut problems),
             mysql: section(&mut table, "mysql", &mut problems),
             monitor: section(&mut table, "monitor", &mut problems),
+            store: section(&mut table, "store", &mut problems),
         };
         for key in table.keys() {
             problems.push(Problem::new(key.clone(), "unknown section".into()));

@@ -118,6 +118,34 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     if !c.listen.admin.is_empty() && !admin_loopback && c.admin.password == "admin" {
         bad("admin.password", "the default password is refused on a non-loopback control port".into());
     }
+    const TYPES: &[&str] =
+        &["select", "insert", "update", "delete", "ddl", "transaction", "session", "show", "call", "copy", "other"];
+    for name in c.monitor.slow_threshold_ms.keys() {
+        if !TYPES.contains(&name.as_str()) {
+            bad(
+                &format!("monitor.slow_threshold_ms.{name}"),
+                format!("unknown statement type; use one of {}", TYPES.join(", ")),
+            );
+        }
+    }
+    for (key, value) in [
+        ("monitor.max_digests", c.monitor.max_digests),
+        ("monitor.event_queue", c.monitor.event_queue),
+        ("store.batch_size", c.store.batch_size),
+        ("store.queue", c.store.queue),
+    ] {
+        if value == 0 {
+            bad(key, "must be at least 1".into());
+        }
+    }
+    if c.monitor.snapshot_interval.is_zero() {
+        bad("monitor.snapshot_interval", "must be longer than zero".into());
+    }
+    if let Some(url) = &c.store.url
+        && !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| url.starts_with(p))
+    {
+        bad("store.url", "expected sqlite://<file> or postgres://...".into());
+    }
     for (engine, cluster) in [("postgres", &c.postgres), ("mysql", &c.mysql)] {
         check_cluster(engine, cluster, &mut out);
     }

@@ -160,6 +160,13 @@ impl MyCluster {
     /// Restarts the replica, or its replication threads, first if an earlier test left them stopped. Take it in
     /// tests that read from the replica.
     pub async fn share_replica(&self) -> Result<RwLockReadGuard<'_, ()>, HarnessError> {
+        Ok(self.own_replica().await?.downgrade())
+    }
+
+    /// Exclusive use of the replica, for tests that stop it or pause its SQL thread; waits for sharers to finish.
+    /// Like [`MyCluster::share_replica`], it first repairs what an earlier holder left (a stopped server or
+    /// stopped replication threads), so every holder starts from a replicating replica.
+    pub async fn own_replica(&self) -> Result<RwLockWriteGuard<'_, ()>, HarnessError> {
         let guard = self.replica_state.write().await;
         if self.replica_proc.lock().await.is_none() {
             self.start_replica().await?;
@@ -172,12 +179,7 @@ impl MyCluster {
         }
         conn.disconnect().await?;
         self.wait_replicating().await?;
-        Ok(guard.downgrade())
-    }
-
-    /// Exclusive use of the replica, for tests that stop it or pause its SQL thread; waits for sharers to finish.
-    pub async fn own_replica(&self) -> RwLockWriteGuard<'_, ()> {
-        self.replica_state.write().await
+        Ok(guard)
     }
 
     /// Shuts the replica down (`SHUTDOWN`) and waits for its process to exit. Hold [`MyCluster::own_replica`].

@@ -127,6 +127,13 @@ impl PgCluster {
     /// Restarts the replica, or resumes its replay, first if an earlier test left it stopped or paused. Take it
     /// in tests that read from the replica.
     pub async fn share_replica(&self) -> Result<RwLockReadGuard<'_, ()>, HarnessError> {
+        Ok(self.own_replica().await?.downgrade())
+    }
+
+    /// Exclusive use of the replica, for tests that stop it or pause its replay; waits for sharers to finish.
+    /// Like [`PgCluster::share_replica`], it first repairs what an earlier holder left: a stopped replica is
+    /// started and paused replay resumed, so every holder starts from a streaming, replaying replica.
+    pub async fn own_replica(&self) -> Result<RwLockWriteGuard<'_, ()>, HarnessError> {
         let guard = self.replica_state.write().await;
         let replica = match pg_connect(self.replica, "postgres", None, "postgres").await {
             Ok(replica) => replica,
@@ -139,12 +146,7 @@ impl PgCluster {
         if paused {
             self.resume_replay().await?;
         }
-        Ok(guard.downgrade())
-    }
-
-    /// Exclusive use of the replica, for tests that stop it or pause its replay; waits for sharers to finish.
-    pub async fn own_replica(&self) -> RwLockWriteGuard<'_, ()> {
-        self.replica_state.write().await
+        Ok(guard)
     }
 
     /// Stops the replica (fast shutdown) and waits until the primary sees its slot inactive.

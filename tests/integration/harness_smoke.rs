@@ -69,7 +69,7 @@ async fn pg_password_roles_need_their_method() -> anyhow::Result<()> {
 #[tokio::test]
 async fn pg_replica_pauses_stops_and_comes_back() -> anyhow::Result<()> {
     let pg = common::pg().await;
-    let _owned = pg.own_replica().await;
+    let _owned = pg.own_replica().await?;
     let primary = common::pg_client(pg.primary, "postgres", "postgres").await;
     primary.batch_execute("CREATE TABLE smoke_pg_lag (id int)").await?;
     pg.sync_replica().await?;
@@ -151,7 +151,7 @@ async fn my_native_user_needs_its_password() -> anyhow::Result<()> {
 #[tokio::test]
 async fn my_replica_pauses_stops_and_comes_back() -> anyhow::Result<()> {
     let my = common::my().await;
-    let _owned = my.own_replica().await;
+    let _owned = my.own_replica().await?;
     let mut primary = common::my_conn(my.primary, "root", None).await;
     primary.query_drop("CREATE DATABASE smoke_my_lag").await?;
     primary.query_drop("CREATE TABLE smoke_my_lag.t (id INT)").await?;
@@ -184,7 +184,7 @@ async fn my_replica_pauses_stops_and_comes_back() -> anyhow::Result<()> {
 async fn pg_share_replica_repairs_what_a_failed_test_left() -> anyhow::Result<()> {
     let pg = common::pg().await;
     {
-        let _owned = pg.own_replica().await;
+        let _owned = pg.own_replica().await?;
         pg.pause_replay().await?;
         // A test that fails here would leave replay paused.
     }
@@ -200,7 +200,7 @@ async fn pg_share_replica_repairs_what_a_failed_test_left() -> anyhow::Result<()
 async fn my_share_replica_repairs_what_a_failed_test_left() -> anyhow::Result<()> {
     let my = common::my().await;
     {
-        let _owned = my.own_replica().await;
+        let _owned = my.own_replica().await?;
         my.stop_replica().await?;
         // A test that fails here would leave the replica down.
     }

@@ -77,7 +77,7 @@ async fn reads_replica_transactions_and_locks_primary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_fall_back_to_primary_while_replica_is_down() {
     let cluster = common::my().await;
-    let _replica = cluster.own_replica().await;
+    let _replica = cluster.own_replica().await.expect("replica up");
     cluster.start_replica().await.expect("replica up");
     let p = TestProxy::mysql().await.start().await;
     let mut c = p.my("root", None, None).await;
@@ -100,7 +100,7 @@ async fn reads_fall_back_to_primary_while_replica_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_stopped_replicating_leaves_the_read_pool() {
     let cluster = common::my().await;
-    let _replica = cluster.own_replica().await;
+    let _replica = cluster.own_replica().await.expect("replica up");
     cluster.start_replica().await.expect("replica up");
     let p = TestProxy::mysql().await.start().await;
     let mut c = p.my("root", None, None).await;

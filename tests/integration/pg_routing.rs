@@ -40,7 +40,7 @@ async fn reads_replica_transactions_locks_and_hints_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_fall_back_to_primary_while_replica_is_down() {
-    let _replica = common::pg().await.own_replica().await;
+    let _replica = common::pg().await.own_replica().await.expect("replica up");
     let cluster = common::pg().await;
     let p = TestProxy::postgres().await.start().await;
     let c = p.pg("postgres", "postgres").await;
