@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::monitor::Monitor;
 use crate::pool::health::spawn_health;
 use crate::session::mysql::{self as mysession, MyEngine, backend::MyProbe};
 use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
@@ -47,6 +48,8 @@ pub struct Handle {
     pub mysql_addr: Option<SocketAddr>,
     /// The MySQL engine, for admin and tests.
     pub mysql: Option<Arc<MyEngine>>,
+    /// The query monitor both engines report to.
+    pub monitor: Arc<Monitor>,
     config: arc_swap::ArcSwap<Config>,
     /// Stops accepting and closes idle sessions.
     drain: CancellationToken,
@@ -70,6 +73,7 @@ impl Handle {
             notes.push("listener addresses changed: restart to apply".to_string());
         }
         let new = Arc::new(new);
+        self.monitor.reload(&new.monitor);
         if let Some(pg) = &self.postgres {
             pg.reload(new.clone());
         }
@@ -110,6 +114,8 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
     let admission = Arc::new(Semaphore::new(config.general.max_client_connections));
     let tls = crate::net::acceptor(&config.tls)?;
     let ids = Arc::new(AtomicU64::new(1));
+    let monitor = Monitor::new(&config.monitor);
+    spawn_aggregator(monitor.clone(), hard.clone());
 
     let mut postgres_addr = None;
     let mut postgres = None;
@@ -120,7 +126,7 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
             source,
         })?;
         postgres_addr = listener.local_addr().ok();
-        let engine = PgEngine::new(config.clone(), drain.clone());
+        let engine = PgEngine::new(config.clone(), drain.clone(), monitor.clone());
         spawn_health(engine.topology.clone(), Arc::new(pg_probe(&config)), config.health.clone(), hard.clone());
         tracing::info!(addr = ?postgres_addr, "postgres listener ready");
         let (e, t) = (engine.clone(), tls.clone());
@@ -132,20 +138,38 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         tracker.spawn(async move { accept.run(d, h, t).await });
         postgres = Some(engine);
     }
-    let (mysql_addr, mysql) = match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker).await? {
-        Some((addr, engine)) => (addr, Some(engine)),
-        None => (None, None),
-    };
+    let (mysql_addr, mysql) =
+        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor).await? {
+            Some((addr, engine)) => (addr, Some(engine)),
+            None => (None, None),
+        };
     Ok(Handle {
         postgres_addr,
         postgres,
         mysql_addr,
         mysql,
+        monitor,
         config: arc_swap::ArcSwap::new(config),
         drain,
         hard,
         tracker,
     })
+}
+
+/// Folds queued monitor events every 100 ms, so the queue stays short between readers (who drain on read).
+fn spawn_aggregator(monitor: Arc<Monitor>, hard: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    monitor.drain();
+                }
+                _ = hard.cancelled() => return,
+            }
+        }
+    });
 }
 
 /// Binds the MySQL listener and starts its engine, health checks and accept loop, when configured.
@@ -158,6 +182,7 @@ async fn start_mysql(
     drain: &CancellationToken,
     hard: &CancellationToken,
     tracker: &TaskTracker,
+    monitor: &Arc<Monitor>,
 ) -> Result<Option<(Option<SocketAddr>, Arc<MyEngine>)>, ServerError> {
     if config.listen.mysql.is_empty() || config.mysql.primary.is_none() {
         return Ok(None);
@@ -168,7 +193,7 @@ async fn start_mysql(
         source,
     })?;
     let addr = listener.local_addr().ok();
-    let engine = MyEngine::new(config.clone(), drain.clone());
+    let engine = MyEngine::new(config.clone(), drain.clone(), monitor.clone());
     spawn_health(engine.topology.clone(), Arc::new(my_probe(config)), config.health.clone(), hard.clone());
     tracing::info!(addr = ?addr, "mysql listener ready");
     let (e, t) = (engine.clone(), tls.clone());

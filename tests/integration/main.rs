@@ -7,6 +7,7 @@
 mod common;
 
 mod harness_smoke;
+mod monitor;
 mod my_cli;
 mod my_clients;
 mod my_commands;

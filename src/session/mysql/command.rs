@@ -7,11 +7,13 @@
 //! [`super::startup`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::classify::{PinReason, SessionEffect};
 use crate::config::Role;
+use crate::monitor::{Params, Probe, Text};
 use crate::protocol::mysql::StatusFlags;
 use crate::protocol::mysql::command::{Command, parse_command};
 use crate::protocol::mysql::packets::ok_packet;
@@ -50,12 +52,16 @@ impl Session {
                 ClientError::new(1235, "42000", msg).write(&mut self.out, reply);
             }
             Command::Query(sql) => {
+                let started = self.engine.monitor.enabled().then(Instant::now);
                 let text: Arc<str> = Arc::from(String::from_utf8_lossy(sql));
                 let class = self.engine.classifier.classify(&text);
                 self.note_sent(&class);
                 if self.attach(&class, reply).await? {
                     let retry = class.read_only.then(|| payload.clone());
+                    let probe =
+                        started.map(|at| Probe::new(class.clone(), at, Text::Shared(text.clone()), Params::None));
                     self.forward(&payload, ReplyKind::Query, Effect::Query(class, text), retry);
+                    self.set_probe(probe);
                 }
             }
             Command::InitDb(db) => {
@@ -128,8 +134,16 @@ impl Session {
     fn forward(&mut self, payload: &[u8], kind: ReplyKind, effect: Effect, retry: Option<Bytes>) {
         let caps = self.backend.as_ref().map_or(self.caps, |a| a.conn.caps);
         let tracker = ReplyTracker::new(kind, caps);
-        let inflight = Inflight { tracker, effect, relayed: false, infile: false, infile_continued: false, retry };
+        let inflight =
+            Inflight { tracker, effect, relayed: false, infile: false, infile_continued: false, retry, probe: None };
         self.send(payload, inflight);
+    }
+
+    /// Attaches the monitor's probe to the command just forwarded.
+    fn set_probe(&mut self, probe: Option<Probe>) {
+        if let (Some(p), Some(inf)) = (probe, &mut self.inflight) {
+            inf.probe = Some(p);
+        }
     }
 
     /// Attaches any server (the primary first), for commands that only need a connection.
@@ -168,6 +182,14 @@ impl Session {
         }
         let (key, sql, class, num_params) = (st.key, st.sql.clone(), st.class.clone(), st.num_params);
         let saved = if sent_types { None } else { st.param_types.clone() };
+        let probe = self.engine.monitor.enabled().then(|| {
+            let params = Params::MyExecute {
+                payload: payload.clone(),
+                count: num_params,
+                types: saved.as_deref().map(Arc::from),
+            };
+            Probe::new(class.clone(), Instant::now(), Text::SharedBytes(sql.clone()), params)
+        });
         self.note_sent(&class);
         if matches!(class.session, SessionEffect::Set { .. } | SessionEffect::UseDatabase { .. }) {
             // A prepared SET or USE changes the backend's session in ways not replayed: keep this backend.
@@ -193,6 +215,7 @@ impl Session {
         set_stmt_id(&mut p, id).map_err(|e| SessionError::Client(e.to_string()))?;
         let cursor = flags & CURSOR_FLAGS != 0;
         self.forward(&p, ReplyKind::StmtExecute, Effect::Execute { client_id, cursor }, None);
+        self.set_probe(probe.map(|p| Probe { sent: Instant::now(), ..p }));
         Ok(true)
     }
 

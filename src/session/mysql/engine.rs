@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use crate::monitor::Monitor;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::Mutex;
@@ -47,6 +49,8 @@ pub struct MyEngine {
     next_conn_id: AtomicU32,
     /// Cancelled when the proxy starts draining.
     pub shutdown: CancellationToken,
+    /// The query monitor sessions report statements to.
+    pub monitor: Arc<Monitor>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -59,7 +63,7 @@ struct PoolKey {
 
 impl MyEngine {
     /// Builds the engine for `config` (which must have a MySQL primary).
-    pub fn new(config: Arc<Config>, shutdown: CancellationToken) -> Arc<MyEngine> {
+    pub fn new(config: Arc<Config>, shutdown: CancellationToken, monitor: Arc<Monitor>) -> Arc<MyEngine> {
         Arc::new(MyEngine {
             topology: Arc::new(Topology::new(&config.mysql)),
             classifier: Classifier::new(Dialect::MySql, config.general.classify_cache_size),
@@ -69,6 +73,7 @@ impl MyEngine {
             greeting: Mutex::new(None),
             next_conn_id: AtomicU32::new(1),
             shutdown,
+            monitor,
         })
     }
 

@@ -15,13 +15,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::classify::PinReason;
 use crate::config::User;
+use crate::monitor::{Probe, SessionInfo};
 use crate::net::ClientStream;
 use crate::pool::Pooled;
 use crate::pool::topology::InUse;
-use crate::protocol::mysql::CapabilityFlags;
 use crate::protocol::mysql::auth::ServerHandshake;
 use crate::protocol::mysql::framer::{HEADER_LEN, MAX_PAYLOAD, packet_len, packets};
 use crate::protocol::mysql::reply::{ReplyTracker, Step, Summary};
+use crate::protocol::mysql::{CapabilityFlags, StatusFlags};
 
 use super::backend::{MyConnector, reserve_for_packet};
 use super::effects::Effect;
@@ -50,6 +51,8 @@ pub(super) struct Inflight {
     pub(super) infile_continued: bool,
     /// A read-only command that may be sent again on another backend if this one fails before replying.
     pub(super) retry: Option<Bytes>,
+    /// Timing and outcome for the monitor (statements, when monitoring is on).
+    pub(super) probe: Option<Probe>,
 }
 
 /// One client's session after the handshake.
@@ -81,6 +84,8 @@ pub struct Session {
     pub(super) lost: bool,
     pub(super) last_write: Option<Instant>,
     pub(super) max_message: usize,
+    /// Who this client is, for the monitor's events.
+    pub(super) info: Arc<SessionInfo>,
 }
 
 impl Session {
@@ -277,7 +282,17 @@ impl Session {
             conn.buf.advance(used);
         }
         if let Some(summary) = done {
-            let inf = self.inflight.take().expect("checked above");
+            let mut inf = self.inflight.take().expect("checked above");
+            if let Some(mut probe) = inf.probe.take()
+                && let Some(att) = &self.backend
+            {
+                probe.rows = summary.rows + summary.affected_rows;
+                probe.error = summary.error.as_ref().map(|e| e.code.to_string().into());
+                probe.no_index_used = summary.flags_seen.intersects(
+                    StatusFlags::SERVER_STATUS_NO_INDEX_USED | StatusFlags::SERVER_STATUS_NO_GOOD_INDEX_USED,
+                );
+                self.engine.monitor.record(probe.finish(&self.info, att._use.server()));
+            }
             self.on_reply_done(inf.effect, summary);
             self.maybe_release();
         }

@@ -44,7 +44,8 @@ pub async fn handshake(
     offered.set(CapabilityFlags::CLIENT_SSL, tls.is_some());
     let mut hs = ServerHandshake::new(AuthMethod::NativePassword, offered, 64 * 1024);
     let mut out = BytesMut::with_capacity(256);
-    hs.greeting(&mut out, engine.next_conn_id(), &version, GREETING_CHARSET, StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+    let conn_id = engine.next_conn_id();
+    hs.greeting(&mut out, conn_id, &version, GREETING_CHARSET, StatusFlags::SERVER_STATUS_AUTOCOMMIT);
     let mut stream = ClientStream::Plain(socket);
     stream.write_all(&out).await?;
     let mut buf = BytesMut::new();
@@ -74,6 +75,12 @@ pub async fn handshake(
         return Ok(None);
     };
     let mode = user.pool_mode.unwrap_or(config.pool.mode);
+    let info = Arc::new(crate::monitor::SessionInfo {
+        client_id: u64::from(conn_id),
+        user: user.name.clone(),
+        database: database.clone().unwrap_or_default(),
+        engine: crate::classify::Dialect::MySql,
+    });
     let mut session = Session {
         engine: engine.clone(),
         client: stream,
@@ -96,6 +103,7 @@ pub async fn handshake(
         lost: false,
         last_write: None,
         max_message: config.general.max_message_size,
+        info,
     };
     let seq = session.hs.seq;
     if let Err(e) = session.check_backend().await? {

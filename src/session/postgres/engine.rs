@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use crate::monitor::Monitor;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use parking_lot::Mutex;
@@ -41,6 +43,8 @@ pub struct PgEngine {
     next_pid: AtomicI32,
     /// Cancelled when the proxy shuts down.
     pub shutdown: CancellationToken,
+    /// The query monitor sessions report statements to.
+    pub monitor: Arc<Monitor>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -52,7 +56,7 @@ struct PoolKey {
 
 impl PgEngine {
     /// Builds the engine for `config` (which must have a PostgreSQL primary).
-    pub fn new(config: Arc<Config>, shutdown: CancellationToken) -> Arc<PgEngine> {
+    pub fn new(config: Arc<Config>, shutdown: CancellationToken, monitor: Arc<Monitor>) -> Arc<PgEngine> {
         Arc::new(PgEngine {
             topology: Arc::new(Topology::new(&config.postgres)),
             classifier: Classifier::new(Dialect::Postgres, config.general.classify_cache_size),
@@ -64,6 +68,7 @@ impl PgEngine {
             verifiers: Mutex::new(HashMap::new()),
             next_pid: AtomicI32::new(1),
             shutdown,
+            monitor,
         })
     }
 

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::classify::Classification;
+use crate::monitor::Probe;
 
 /// What to do with the reply to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,12 +76,14 @@ pub struct Expect {
     pub sql: Option<Arc<str>>,
     /// An ErrorResponse arrived while this entry was at the head (simple Query / Sync).
     pub failed: bool,
+    /// Timing and outcome for the monitor (simple Query and Execute, when monitoring is on).
+    pub probe: Option<Probe>,
 }
 
 impl Expect {
     /// An entry with no effects.
     pub fn plain(sent: Sent, action: Action) -> Expect {
-        Expect { sent, action, effects: None, sql: None, failed: false }
+        Expect { sent, action, effects: None, sql: None, failed: false, probe: None }
     }
 }
 
@@ -172,6 +175,11 @@ impl Pending {
     /// Number of outstanding request cycles (Sync or simple Query entries), each owed a ReadyForQuery.
     pub fn outstanding_cycles(&self) -> usize {
         self.queue.iter().filter(|e| matches!(e.sent, Sent::Sync | Sent::Query) && e.action != Action::Swallow).count()
+    }
+
+    /// The probe of the entry at the head, which the next reply message belongs to.
+    pub fn head_probe(&mut self) -> Option<&mut Probe> {
+        self.queue.front_mut().and_then(|e| e.probe.as_mut())
     }
 
     /// Drops everything (the backend connection is gone).

@@ -45,7 +45,7 @@ impl Session {
                     let in_use = server.begin_use();
                     *self.cancel.lock() =
                         Some(CancelTarget { server: server.clone(), pid: conn.pid, secret: conn.secret });
-                    self.backend = Some(Attached { conn, _use: in_use });
+                    self.backend = Some(Attached { conn, in_use });
                     self.sync_session_state();
                     return Ok(true);
                 }

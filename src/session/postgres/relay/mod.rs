@@ -9,8 +9,10 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::classify::Dialect;
 use crate::classify::{Classification, PinReason, SessionEffect, TxnEffect};
 use crate::config::{Role, User};
+use crate::monitor::{Params, Probe, SessionInfo, Text, event::pg_command_rows};
 use crate::net::ClientStream;
 use crate::pool::topology::{InUse, Server};
 use crate::pool::{ConnectErrorKind, PoolError, Pooled};
@@ -31,7 +33,7 @@ use super::state::{ClientState, shared_name};
 /// A backend held by the session.
 struct Attached {
     conn: Pooled<PgConnector>,
-    _use: InUse,
+    in_use: InUse,
 }
 
 /// A session-state change that takes effect when its transaction ends well.
@@ -95,6 +97,10 @@ pub struct Session {
     error_in_cycle: bool,
     /// Pools this session has used, so that attaching costs no shared-map lookup.
     pools: Vec<(Arc<Server>, Arc<PgPool>)>,
+    /// Who this client is, for the monitor's events.
+    info: Arc<SessionInfo>,
+    /// When the last Bind arrived and the frame itself (kept only while monitoring), for the Execute's event.
+    bind_capture: Option<(Instant, Bytes)>,
 }
 
 impl Session {
@@ -102,6 +108,12 @@ impl Session {
     pub fn new(engine: Arc<PgEngine>, client: ClientStream, login: Login) -> Session {
         let Login { user, database, pid, cancel, session_mode, state } = login;
         let max_message = engine.config().general.max_message_size;
+        let info = Arc::new(SessionInfo {
+            client_id: u64::from(pid.unsigned_abs()),
+            user: user.name.clone(),
+            database: database.clone(),
+            engine: Dialect::Postgres,
+        });
         Session {
             engine,
             client,
@@ -129,6 +141,8 @@ impl Session {
             synth: Vec::new(),
             error_in_cycle: false,
             pools: Vec::new(),
+            info,
+            bind_capture: None,
         }
     }
 
@@ -245,6 +259,7 @@ impl Session {
         }
         match tag {
             b'Q' => {
+                let started = self.engine.monitor.enabled().then(Instant::now);
                 let sql = lossy_text(body);
                 let sql = sql.as_ref();
                 let class = self.engine.classifier.classify(sql);
@@ -255,6 +270,8 @@ impl Session {
                 self.note_sent(&class);
                 // The text is kept only when it is a SET to replay later: no copy per ordinary query.
                 let sql = matches!(class.session, SessionEffect::Set { .. }).then(|| Arc::from(sql));
+                let probe = started
+                    .map(|at| Probe::new(class.clone(), at, Text::nul_terminated(frame.clone(), 5), Params::None));
                 self.out_b.extend_from_slice(&frame);
                 self.pending.push(Expect {
                     sent: Sent::Query,
@@ -262,6 +279,7 @@ impl Session {
                     effects: Some(class),
                     sql,
                     failed: false,
+                    probe,
                 });
             }
             b'P' => self.on_parse(&frame).await?,
@@ -290,6 +308,9 @@ impl Session {
                     self.note_sent(c);
                 }
                 self.bound = bound;
+                if self.engine.monitor.enabled() {
+                    self.bind_capture = Some((Instant::now(), frame.clone()));
+                }
                 self.pending.push(Expect::plain(Sent::Bind, Action::Forward));
             }
             b'D' => {
@@ -320,7 +341,25 @@ impl Session {
                     Some((c, s)) => (Some(c.clone()), Some(s.clone())),
                     None => (None, None),
                 };
-                self.pending.push(Expect { sent: Sent::Execute, action: Action::Forward, effects, sql, failed: false });
+                let capture = self.bind_capture.take();
+                let probe = match (&effects, &sql) {
+                    (Some(class), Some(text)) if self.engine.monitor.enabled() => {
+                        let (at, params) = match capture {
+                            Some((at, bind)) => (at, Params::PgBind(bind)),
+                            None => (Instant::now(), Params::None),
+                        };
+                        Some(Probe::new(class.clone(), at, Text::Shared(text.clone()), params))
+                    }
+                    _ => None,
+                };
+                self.pending.push(Expect {
+                    sent: Sent::Execute,
+                    action: Action::Forward,
+                    effects,
+                    sql,
+                    failed: false,
+                    probe,
+                });
             }
             b'C' => {
                 let (kind, name) = messages::describe_or_close(body).map_err(client_err)?;
@@ -405,6 +444,16 @@ impl Session {
             };
             let frame = &buf[pos..pos + len];
             let tag = frame[0];
+            if matches!(tag, b'C' | b'E')
+                && let Some(probe) = self.pending.head_probe()
+            {
+                if tag == b'C' {
+                    probe.rows += pg_command_rows(&frame[5..]);
+                } else if probe.error.is_none() {
+                    probe.error =
+                        Some(messages::error_fields(&frame[5..]).map_or_else(|_| "XX000".into(), |f| f.code.into()));
+                }
+            }
             let m = self.pending.on_message(tag);
             if m.forward {
                 if tag == b'E' {
@@ -452,7 +501,12 @@ impl Session {
         for key in failed_parses {
             backend.statements.pop(&key);
         }
-        for e in done {
+        for mut e in done {
+            if let Some(probe) = e.probe.take()
+                && let Some(att) = &self.backend
+            {
+                self.engine.monitor.record(probe.finish(&self.info, att.in_use.server()));
+            }
             self.apply(e);
         }
         for s in statuses {

@@ -1,0 +1,10 @@
+//! The query monitor (DESIGN §7): per-statement timing events from the sessions, folded off the data path
+//! into per-digest statistics with percentiles, per-type totals and a slow-query log.
+
+mod aggregate;
+pub mod digest;
+pub mod event;
+pub mod params;
+
+pub use aggregate::{Monitor, Sink, SlowQuery, Thresholds, TypeTotals, engine_name};
+pub use event::{Params, Probe, QueryEvent, SessionInfo, Text};
