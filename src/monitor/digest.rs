@@ -237,7 +237,7 @@ mod tests {
     fn the_set_is_bounded_and_counts_evictions() {
         let mut d = Digests::new(100);
         for fp in 0..1000u64 {
-            d.entry((Dialect::MySql, fp), || stats()).record(Duration::from_millis(1), 0, false, false);
+            d.entry((Dialect::MySql, fp), stats).record(Duration::from_millis(1), 0, false, false);
         }
         assert_eq!((d.len(), d.evicted), (100, 900));
         // The most recent ones are kept.
