@@ -365,3 +365,101 @@ pub fn engine_name(engine: Dialect) -> &'static str {
         Dialect::MySql => "mysql",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::classify::classify_uncached;
+    use crate::config::{Role, ServerConfig};
+    use crate::monitor::event::{Params, SessionInfo, Text};
+    use crate::pool::topology::Server;
+
+    fn event(client: u64, sql: &'static str, ms: u64) -> QueryEvent {
+        let server = ServerConfig { name: "primary".into(), addr: "127.0.0.1:1".into(), weight: 1 };
+        QueryEvent {
+            session: Arc::new(SessionInfo {
+                client_id: client,
+                user: "app".into(),
+                database: "db".into(),
+                engine: Dialect::Postgres,
+            }),
+            class: Arc::new(classify_uncached(Dialect::Postgres, sql)),
+            text: Text::Frame { bytes: Bytes::from_static(sql.as_bytes()), start: 0, end: sql.len() },
+            params: Params::None,
+            server: Arc::new(Server::new(&server, Role::Write)),
+            started: Instant::now(),
+            total: Duration::from_millis(ms),
+            backend: Duration::from_millis(ms),
+            rows: 1,
+            error: None,
+            no_index_used: false,
+        }
+    }
+
+    fn monitor(queue: usize) -> Arc<Monitor> {
+        Monitor::new(&config::Monitor { event_queue: queue, n_plus_one_calls: 5, ..config::Monitor::default() })
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let m = monitor(4);
+        for _ in 0..10 {
+            m.record(event(1, "SELECT 1", 1));
+        }
+        assert_eq!(m.dropped(), 6);
+        assert_eq!(m.drain(), 4);
+        assert_eq!(m.digests()[0].calls, 4);
+    }
+
+    #[test]
+    fn slow_is_per_type_and_thresholds_change_at_runtime() {
+        let m = monitor(100);
+        m.record(event(1, "SELECT * FROM t WHERE id = 1", 999));
+        m.record(event(1, "SELECT * FROM t WHERE id = 2", 1000));
+        m.record(event(1, "DELETE FROM t WHERE id = 3", 600));
+        m.record(event(1, "CREATE TABLE x (a int)", 999));
+        let slow: Vec<_> = m.slow_queries(10).into_iter().map(|q| (q.kind, q.sql)).collect();
+        assert_eq!(
+            slow,
+            vec![
+                ("delete", "DELETE FROM t WHERE id = 3".to_string()),
+                ("select", "SELECT * FROM t WHERE id = 2".into())
+            ]
+        );
+        m.set_threshold("ddl", Duration::from_millis(10));
+        m.record(event(1, "CREATE TABLE y (a int)", 11));
+        assert_eq!(m.slow_queries(1)[0].kind, "ddl");
+        let totals = m.type_totals();
+        let select = totals.iter().find(|(_, k, _)| *k == Kind::Select).unwrap().2;
+        assert_eq!((select.calls, select.slow, select.total_us), (2, 1, 1_999_000));
+    }
+
+    #[test]
+    fn one_client_repeating_a_digest_is_flagged_as_n_plus_one() {
+        let m = monitor(100);
+        for id in 0..4 {
+            m.record(event(
+                1,
+                if id % 2 == 0 { "SELECT * FROM a WHERE id = 1" } else { "SELECT * FROM a WHERE id = 2" },
+                1,
+            ));
+        }
+        m.record(event(2, "SELECT * FROM a WHERE id = 9", 1));
+        assert_eq!(m.digests()[0].peak_client_rate, 0, "4 calls from one client and 1 from another stay under 5");
+        m.record(event(1, "SELECT * FROM a WHERE id = 7", 1));
+        let d = &m.digests()[0];
+        assert_eq!((d.calls, d.peak_client_rate), (6, 5));
+    }
+
+    #[test]
+    fn reset_forgets_everything() {
+        let m = monitor(100);
+        m.record(event(1, "SELECT 1", 2000));
+        m.reset();
+        assert!(m.digests().is_empty() && m.slow_queries(10).is_empty() && m.type_totals().is_empty());
+    }
+}
