@@ -84,7 +84,9 @@ pub enum StoreError {
 /// The connection pool of one backend.
 #[derive(Debug, Clone)]
 enum Backend {
+    /// An SQLite file (or `sqlite::memory:`).
     Sqlite(SqlitePool),
+    /// A PostgreSQL database, possibly shared by several proxies.
     Postgres(PgPool),
 }
 

@@ -42,6 +42,7 @@ struct Counters {
 
 /// What goes through the queue.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "nearly every message is a row; boxing would allocate for each")]
 enum Message {
     /// A row to write.
     Row(Record),

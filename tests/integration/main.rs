@@ -21,3 +21,4 @@ mod pg_pooling;
 mod pg_routing;
 mod pg_tls;
 mod proxy;
+mod store;
