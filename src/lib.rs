@@ -3,7 +3,8 @@
 //! A client connects to a data port ([`server`]); its session ([`session`]) frames the client's protocol
 //! ([`protocol`]), classifies each statement ([`classify`]), picks a pool ([`route`]), checks out a backend
 //! ([`pool`]) and relays the reply frames back without re-encoding rows. Configuration is one typed tree
-//! ([`config`]). See ARCHITECTURE.md for the map and the invariants.
+//! ([`config`]); history (snapshots, slow queries, digests, job runs) goes to the [`store`].
+//! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod classify;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod protocol;
 pub mod route;
 pub mod server;
 pub mod session;
+pub mod store;

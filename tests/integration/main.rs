@@ -22,3 +22,4 @@ mod pg_pooling;
 mod pg_routing;
 mod pg_tls;
 mod proxy;
+mod store;
