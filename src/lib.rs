@@ -7,6 +7,8 @@
 
 pub mod classify;
 pub mod config;
+pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod pool;
 pub mod protocol;
