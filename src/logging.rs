@@ -14,6 +14,7 @@
 //! Deliberately not here: what is logged, file retention (old files are never removed), and re-opening
 //! files on reload.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use tracing::Metadata;
@@ -87,7 +88,10 @@ pub fn subscriber(
     let filter = stderr_filter(log_level, std::env::var(EnvFilter::DEFAULT_ENV).ok().as_deref())?;
     let mut guards = LogGuards::default();
     let mut layers: Vec<BoxedLayer> = Vec::new();
-    let stderr = tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr);
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     match log_dir {
         Some(dir) => {
             let not_channel = filter_fn(|meta: &Metadata<'_>| !CHANNELS.contains(&meta.target()));
