@@ -8,6 +8,8 @@
 
 pub mod classify;
 pub mod config;
+pub mod logging;
+pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod pool;

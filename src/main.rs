@@ -1,4 +1,5 @@
-//! The `switchyard` binary: CLI parsing, tracing set-up and runtime start. No logic lives here.
+//! The `switchyard` binary: CLI parsing, tracing set-up (`switchyard::logging`) and runtime start. No logic
+//! lives here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +51,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_tracing(&cfg.general.log_level);
+            let log_dir = cfg.log_dir();
+            let _log_guards = match switchyard::logging::init(&cfg.general.log_level, log_dir.as_deref()) {
+                Ok(guards) => guards,
+                Err(e) => {
+                    eprintln!("switchyard: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let runtime = match cfg.general.worker_threads {
                 1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
                 0 => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
@@ -72,12 +80,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
 }
 
 /// Runs the proxy until SIGTERM / SIGINT; SIGHUP reloads `path`.

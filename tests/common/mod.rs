@@ -24,5 +24,5 @@ pub use my::{
     my_connect, slave_status,
 };
 pub use pg::{PG_MD5_PASSWORD, PG_MD5_USER, PG_SCRAM_PASSWORD, PG_SCRAM_USER, PgCluster, pg, pg_client, pg_connect};
-pub use sys::{free_ports, poll_until};
+pub use sys::{free_ports, fresh_dir, poll_until};
 pub use watchdog::Watchdog;

@@ -8,10 +8,10 @@
 //! stop it before its work is done. Dropping a [`Watchdog`] (a cluster start that failed half-way) triggers the
 //! cleanup at once.
 //!
-//! Cleanup finds servers through the pid files in the directory (`*/postmaster.pid`, `*/mariadbd.pid`) and only
-//! signals a pid whose command line names the directory, so a reused pid is never hit. [`sweep_stale`] runs the
-//! same cleanup over directories whose owner process no longer exists, for the case where a watchdog was killed
-//! together with its test process.
+//! Cleanup finds servers through the pid files in the directory (`*/postmaster.pid`, `*/mariadbd.pid`, and
+//! `*/prometheus.pid` written by the metrics test) and only signals a pid whose command line names the directory,
+//! so a reused pid is never hit. [`sweep_stale`] runs the same cleanup over directories whose owner process no
+//! longer exists, for the case where a watchdog was killed together with its test process.
 //!
 //! Deliberately not here: starting servers, and any cleanup while the test process is alive.
 
@@ -26,12 +26,13 @@ use super::error::HarnessError;
 use super::sys::{DIR_PREFIX, OWNER_FILE};
 
 /// Stops every server of the directory `$1` (PostgreSQL with SIGQUIT, an immediate shutdown that also frees its
-/// shared memory; MariaDB with SIGKILL), waits up to 10 s for each to go, then removes the directory.
+/// shared memory; MariaDB and Prometheus with SIGKILL), waits up to 10 s for each to go, then removes the
+/// directory.
 const CLEANUP: &str = r#"
 dir=$1
 alive() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
 pids=
-for f in "$dir"/*/postmaster.pid "$dir"/*/mariadbd.pid; do
+for f in "$dir"/*/postmaster.pid "$dir"/*/mariadbd.pid "$dir"/*/prometheus.pid; do
   [ -f "$f" ] || continue
   pid=$(head -n 1 "$f")
   case "$pid" in ''|*[!0-9]*) continue ;; esac

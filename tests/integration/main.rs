@@ -7,6 +7,7 @@
 mod common;
 
 mod harness_smoke;
+mod metrics_http;
 mod monitor;
 mod my_cli;
 mod my_clients;
