@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod monitor;
 pub mod net;
 pub mod pool;
 pub mod protocol;
