@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::expr::{ColumnRef, columns, columns_of};
-use super::{Limits, Rule, Severity, Suggestion, index_ddl, lookup, severity_for, statistics};
+use super::{Limits, Rule, Suggestion, index_ddl, lookup, severity_for, statistics};
 use crate::classify::Dialect;
 use crate::monitor::explain::{Engine, TableStats};
 
@@ -273,11 +273,7 @@ impl Walk<'_> {
         };
         self.out.push(Suggestion {
             rule: Rule::TemporaryTable,
-            severity: if rows >= self.limits.large_table_rows.saturating_mul(100) {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
+            severity: severity_for(self.limits, rows),
             table: Some(real.clone()),
             columns: cols.iter().map(|c| c.name.clone()).collect(),
             message: format!("a temporary table is built from ~{rows} rows of {real}; {advice}"),
