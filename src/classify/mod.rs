@@ -11,7 +11,7 @@ pub mod digest;
 mod facts;
 mod fallback;
 mod hint;
-mod lex;
+pub(crate) mod lex;
 mod scan;
 mod session;
 mod statement;
