@@ -18,3 +18,4 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod telemetry;

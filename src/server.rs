@@ -15,10 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, SlowLog};
 use crate::pool::health::spawn_health;
 use crate::session::mysql::{self as mysession, MyEngine, backend::MyProbe};
 use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
+use crate::store::Store;
+use crate::telemetry::{ClientCount, MetricsSink, Telemetry, spawn_snapshots};
 
 /// Errors starting the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,12 @@ pub enum ServerError {
     /// The TLS certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] crate::net::TlsError),
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(String),
+    /// The history store could not be opened.
+    #[error("store: {0}")]
+    Store(String),
 }
 
 /// A running proxy.
@@ -50,11 +58,19 @@ pub struct Handle {
     pub mysql: Option<Arc<MyEngine>>,
     /// The query monitor both engines report to.
     pub monitor: Arc<Monitor>,
-    config: arc_swap::ArcSwap<Config>,
+    /// Metrics, snapshots and readiness over the running parts.
+    pub telemetry: Arc<Telemetry>,
+    /// The history store, when one is open.
+    pub store: Option<Store>,
+    /// Where the metrics endpoint is bound, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+    config: Arc<arc_swap::ArcSwap<Config>>,
     /// Stops accepting and closes idle sessions.
     drain: CancellationToken,
     /// Cancels everything still running after the drain timeout.
     hard: CancellationToken,
+    /// Stops the monitor, store writer, snapshots and metrics endpoint after the sessions are gone.
+    background: CancellationToken,
     tracker: TaskTracker,
 }
 
@@ -102,6 +118,15 @@ impl Handle {
             my.close_pools();
         }
         self.hard.cancel();
+        // The last statements reach the slow log and the store before the writer stops (it writes what is
+        // queued when cancelled).
+        if tokio::time::timeout(timeout, self.telemetry.settle()).await.is_err() {
+            tracing::warn!("monitor did not settle within the shutdown timeout");
+        }
+        self.background.cancel();
+        if let Some(w) = &self.telemetry.writer {
+            let _ = tokio::time::timeout(timeout, w.finished()).await;
+        }
     }
 }
 
@@ -114,8 +139,22 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
     let admission = Arc::new(Semaphore::new(config.general.max_client_connections));
     let tls = crate::net::acceptor(&config.tls)?;
     let ids = Arc::new(AtomicU64::new(1));
+    let shared_config = Arc::new(arc_swap::ArcSwap::new(config.clone()));
+    // Monitor, store and metrics outlive the sessions: they stop after the drain, once settled.
+    let background = CancellationToken::new();
     let monitor = Monitor::new(&config.monitor);
-    spawn_aggregator(monitor.clone(), hard.clone());
+    spawn_aggregator(monitor.clone(), background.clone());
+    let metrics = Arc::new(crate::metrics::Metrics::new().map_err(|e| ServerError::Metrics(e.to_string()))?);
+    let store = if config.monitor.enabled {
+        Some(Store::open(&config.store_url()).await.map_err(|e| ServerError::Store(e.to_string()))?)
+    } else {
+        None
+    };
+    let writer = store.as_ref().map(|s| s.spawn_writer(&config.store, background.clone()));
+    let slowlog = SlowLog::spawn(shared_config.clone(), writer.clone(), background.clone());
+    monitor.add_sink(slowlog.clone());
+    monitor.add_sink(Arc::new(MetricsSink(metrics.clone())));
+    let (pg_clients, my_clients) = (Arc::new(ClientCount::default()), Arc::new(ClientCount::default()));
 
     let mut postgres_addr = None;
     let mut postgres = None;
@@ -132,24 +171,57 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         let (e, t) = (engine.clone(), tls.clone());
         let serve: ServeFn =
             Arc::new(move |socket, peer, id| Box::pin(pgsession::serve(e.clone(), t.clone(), socket, peer, id)));
-        let accept =
-            AcceptLoop { listener, serve, refuse: refuse_postgres, admission: admission.clone(), ids: ids.clone() };
+        let accept = AcceptLoop {
+            listener,
+            serve,
+            refuse: refuse_postgres,
+            admission: admission.clone(),
+            ids: ids.clone(),
+            clients: pg_clients.clone(),
+        };
         let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
         tracker.spawn(async move { accept.run(d, h, t).await });
         postgres = Some(engine);
     }
     let (mysql_addr, mysql) =
-        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor).await? {
+        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor, &my_clients).await? {
             Some((addr, engine)) => (addr, Some(engine)),
             None => (None, None),
         };
+    let telemetry = Arc::new(Telemetry::new(
+        postgres.clone(),
+        mysql.clone(),
+        monitor.clone(),
+        metrics,
+        writer,
+        slowlog,
+        pg_clients,
+        my_clients,
+        drain.clone(),
+    ));
+    spawn_snapshots(telemetry.clone(), config.monitor.snapshot_interval, background.clone());
+    let mut metrics_addr = None;
+    if !config.listen.metrics.is_empty() {
+        let listener = TcpListener::bind(&config.listen.metrics).await.map_err(|source| ServerError::Bind {
+            what: "metrics",
+            addr: config.listen.metrics.clone(),
+            source,
+        })?;
+        metrics_addr = listener.local_addr().ok();
+        tracing::info!(addr = ?metrics_addr, "metrics listener ready");
+        tokio::spawn(crate::metrics::http::serve(listener, telemetry.clone(), background.clone()));
+    }
     Ok(Handle {
         postgres_addr,
         postgres,
         mysql_addr,
         mysql,
         monitor,
-        config: arc_swap::ArcSwap::new(config),
+        telemetry,
+        store,
+        metrics_addr,
+        background,
+        config: shared_config,
         drain,
         hard,
         tracker,
@@ -183,6 +255,7 @@ async fn start_mysql(
     hard: &CancellationToken,
     tracker: &TaskTracker,
     monitor: &Arc<Monitor>,
+    clients: &Arc<ClientCount>,
 ) -> Result<Option<(Option<SocketAddr>, Arc<MyEngine>)>, ServerError> {
     if config.listen.mysql.is_empty() || config.mysql.primary.is_none() {
         return Ok(None);
@@ -199,7 +272,14 @@ async fn start_mysql(
     let (e, t) = (engine.clone(), tls.clone());
     let serve: ServeFn =
         Arc::new(move |socket, peer, id| Box::pin(mysession::serve(e.clone(), t.clone(), socket, peer, id)));
-    let accept = AcceptLoop { listener, serve, refuse: refuse_mysql, admission: admission.clone(), ids: ids.clone() };
+    let accept = AcceptLoop {
+        listener,
+        serve,
+        refuse: refuse_mysql,
+        admission: admission.clone(),
+        ids: ids.clone(),
+        clients: clients.clone(),
+    };
     let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
     tracker.spawn(async move { accept.run(d, h, t).await });
     Ok(Some((addr, engine)))
@@ -247,6 +327,8 @@ struct AcceptLoop {
     refuse: RefuseFn,
     admission: Arc<Semaphore>,
     ids: Arc<AtomicU64>,
+    /// Connected clients of this listener's engine.
+    clients: Arc<ClientCount>,
 }
 
 impl AcceptLoop {
@@ -272,11 +354,14 @@ impl AcceptLoop {
             let id = self.ids.fetch_add(1, Ordering::Relaxed);
             let session = (self.serve)(socket, peer, id);
             let hard = hard.clone();
+            let clients = self.clients.clone();
+            clients.0.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
                 tokio::select! {
                     _ = session => {}
                     _ = hard.cancelled() => {}
                 }
+                clients.0.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
         }

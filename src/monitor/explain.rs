@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection, Executor, Row};
 
 use crate::classify::lex::{Tok, code_tokens};
 use crate::classify::{Dialect, Kind, classify_uncached};
@@ -297,7 +297,7 @@ async fn postgres(target: &Target, sql: &str, params: &[Param], timeout: Duratio
         "SET statement_timeout = {}; SET default_transaction_read_only = on; SET standard_conforming_strings = on",
         millis(timeout)
     );
-    sqlx::raw_sql(&setup).execute(&mut conn).await.map_err(db("set up side connection"))?;
+    conn.execute(setup.as_str()).await.map_err(db("set up side connection"))?;
     let wanted = pg_placeholders(sql);
     let plan = if wanted == 0 {
         pg_plan(&mut conn, &format!("EXPLAIN (FORMAT JSON) {sql}")).await?
@@ -305,11 +305,11 @@ async fn postgres(target: &Target, sql: &str, params: &[Param], timeout: Duratio
         if params.len() < wanted {
             return Err(ExplainError::Params(format!("${wanted} used but {} parameters", params.len())));
         }
-        sqlx::raw_sql(&format!("PREPARE sy_explain AS {sql}")).execute(&mut conn).await.map_err(db("prepare"))?;
+        conn.execute(format!("PREPARE sy_explain AS {sql}").as_str()).await.map_err(db("prepare"))?;
         let args: Vec<String> = params[..wanted].iter().map(pg_literal).collect();
         let plan = pg_plan(&mut conn, &format!("EXPLAIN (FORMAT JSON) EXECUTE sy_explain({})", args.join(", "))).await;
         // The connection is closed next; deallocating is tidiness, so its failure does not matter.
-        let _ = sqlx::raw_sql("DEALLOCATE sy_explain").execute(&mut conn).await;
+        let _ = conn.execute("DEALLOCATE sy_explain").await;
         plan?
     };
     let relations = pg_relations(&plan);
@@ -319,7 +319,7 @@ async fn postgres(target: &Target, sql: &str, params: &[Param], timeout: Duratio
 }
 
 async fn pg_plan(conn: &mut PgConnection, explain: &str) -> Result<Value, ExplainError> {
-    let row = sqlx::raw_sql(explain).fetch_one(&mut *conn).await.map_err(db("explain"))?;
+    let row = conn.fetch_one(explain).await.map_err(db("explain"))?;
     let plan: Value = row.try_get(0).map_err(db("read plan"))?;
     if !plan.is_array() {
         return Err(ExplainError::Plan(format!("expected a JSON array, got {}", kind_of(&plan))));
@@ -429,22 +429,22 @@ async fn mysql(target: &Target, sql: &str, params: &[Param], timeout: Duration) 
     let mut conn: MySqlConnection = opts.connect().await.map_err(db("connect"))?;
     let secs = timeout.as_secs_f64().max(0.001);
     let mariadb = format!("SET SESSION max_statement_time = {secs:.3}, SESSION lock_wait_timeout = {}", secs.ceil());
-    if sqlx::raw_sql(&mariadb).execute(&mut conn).await.is_err() {
+    if conn.execute(mariadb.as_str()).await.is_err() {
         // MySQL: max_execution_time (milliseconds, SELECT only) instead of MariaDB's max_statement_time.
         let mysql = format!(
             "SET SESSION max_execution_time = {}, SESSION lock_wait_timeout = {}",
             millis(timeout),
             secs.ceil()
         );
-        sqlx::raw_sql(&mysql).execute(&mut conn).await.map_err(db("set up side connection"))?;
+        conn.execute(mysql.as_str()).await.map_err(db("set up side connection"))?;
     }
     let mode: String =
         sqlx::query_scalar("SELECT @@SESSION.sql_mode").fetch_one(&mut conn).await.map_err(db("read sql_mode"))?;
     let bound = bind_mysql(sql, params, !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))?;
     // A rolled-back transaction: MariaDB refuses EXPLAIN of a write in a READ ONLY one.
-    sqlx::raw_sql("START TRANSACTION").execute(&mut conn).await.map_err(db("begin"))?;
+    conn.execute("START TRANSACTION").await.map_err(db("begin"))?;
     let plan = my_plan(&mut conn, &format!("EXPLAIN FORMAT=JSON {bound}")).await;
-    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+    let _ = conn.execute("ROLLBACK").await;
     let plan = plan?;
     let aliases = super::advice::table_aliases(sql, Dialect::MySql);
     let tables = my_stats(&mut conn, &my_tables(&plan, &aliases)).await?;
@@ -453,7 +453,7 @@ async fn mysql(target: &Target, sql: &str, params: &[Param], timeout: Duration) 
 }
 
 async fn my_plan(conn: &mut MySqlConnection, explain: &str) -> Result<Value, ExplainError> {
-    let row = sqlx::raw_sql(explain).fetch_one(&mut *conn).await.map_err(db("explain"))?;
+    let row = conn.fetch_one(explain).await.map_err(db("explain"))?;
     let text: String = match row.try_get::<String, _>(0) {
         Ok(s) => s,
         Err(_) => String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(0).map_err(db("read plan"))?).into_owned(),

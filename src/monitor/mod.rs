@@ -8,6 +8,8 @@ pub mod digest;
 pub mod event;
 pub mod explain;
 pub mod params;
+pub mod slowlog;
 
 pub use aggregate::{Monitor, Sink, SlowQuery, Thresholds, TypeTotals, engine_name};
 pub use event::{Params, Probe, QueryEvent, SessionInfo, Text};
+pub use slowlog::SlowLog;

@@ -4,8 +4,8 @@
 
 use super::event::Params;
 
-/// The parameters as text (`None` = SQL NULL). Binary PostgreSQL values without a known type are shown as
-/// `\x` hex.
+/// The parameters as text (`None` = SQL NULL). Binary PostgreSQL values are decoded by shape (see
+/// [`pg_binary`]).
 pub fn render(params: &Params) -> Vec<Option<String>> {
     match params {
         Params::None => Vec::new(),
@@ -92,9 +92,29 @@ fn pg_bind(body: &[u8]) -> Option<Vec<Option<String>>> {
             1 => formats[0],
             _ => *formats.get(i)?,
         };
-        out.push(Some(if format == 0 { String::from_utf8_lossy(value).into_owned() } else { hex(value) }));
+        out.push(Some(if format == 0 { String::from_utf8_lossy(value).into_owned() } else { pg_binary(value) }));
     }
     Some(out)
+}
+
+/// A binary-format PostgreSQL value whose type the proxy did not track: printable UTF-8 is text (the binary
+/// form of text, varchar, name, json), 1, 2, 4 and 8 bytes are integers (bool, int2, int4, int8), anything
+/// else is `\x` hex. A printable integer ("ABCD" for 1094861636) is shown as text: this is for logs and
+/// EXPLAIN, where that rare confusion is harmless.
+fn pg_binary(value: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(value)
+        && !value.is_empty()
+        && !text.chars().any(char::is_control)
+    {
+        return text.to_string();
+    }
+    match *value {
+        [b] => u8::from(b != 0).to_string(),
+        [a, b] => i16::from_be_bytes([a, b]).to_string(),
+        [a, b, c, d] => i32::from_be_bytes([a, b, c, d]).to_string(),
+        [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]).to_string(),
+        _ => hex(value),
+    }
 }
 
 /// A COM_STMT_EXECUTE payload: command, statement id, flags, iteration count, NULL bitmap, new-params-bound
@@ -201,7 +221,7 @@ mod tests {
         f.put_i32(-1);
         f.put_i16(0);
         let got = render(&Params::PgBind(f.freeze()));
-        assert_eq!(got, vec![Some("alice".into()), Some("\\x0000002a".into()), None]);
+        assert_eq!(got, vec![Some("alice".into()), Some("42".into()), None]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod advice;
 mod harness_smoke;
 mod metrics_http;
 mod monitor;
+mod monitor_slowlog;
 mod my_cli;
 mod my_clients;
 mod my_commands;

@@ -69,10 +69,10 @@ async fn start() -> Running {
 
 /// A parsed HTTP response.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
@@ -114,7 +114,7 @@ async fn exchange(addr: SocketAddr, raw: &str) -> Result<Reply, String> {
 }
 
 /// `method path` as HTTP/1.1 with `Connection: close`.
-async fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
+pub(crate) async fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
     let raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     exchange(addr, &raw).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }

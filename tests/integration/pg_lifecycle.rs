@@ -66,9 +66,10 @@ fn write_config(dir: &std::path::Path, port: u16, primary: std::net::SocketAddr,
         &path,
         format!(
             "[listen]\npostgres = \"127.0.0.1:{port}\"\nmysql = \"\"\nadmin = \"\"\nmetrics = \"\"\n\
-             [general]\nshutdown_timeout = \"5s\"\n[pool]\nmax_connections = {pool}\nmin_connections = 0\n\
+             [general]\nshutdown_timeout = \"5s\"\ndata_dir = \"{data}\"\n[pool]\nmax_connections = {pool}\nmin_connections = 0\n\
              [[users]]\nname = \"postgres\"\nauth = \"trust\"\n\
-             [postgres]\nprimary = {{ name = \"primary\", addr = \"{primary}\" }}\n"
+             [postgres]\nprimary = {{ name = \"primary\", addr = \"{primary}\" }}\n",
+            data = dir.join("data").display()
         ),
     )
     .unwrap();

@@ -11,13 +11,17 @@ use crate::common;
 /// Builder for an in-process proxy.
 pub struct TestProxy {
     pub config: Config,
+    /// The proxy's data directory (store, logs); removed when the proxy is dropped.
+    dir: tempfile::TempDir,
 }
 
 impl TestProxy {
     /// A proxy in front of the harness PostgreSQL primary and replica, users `postgres` (trust) and `app` (SCRAM).
     pub async fn postgres() -> TestProxy {
         let pg = common::pg().await;
+        let dir = tempfile::tempdir().expect("data dir");
         let mut config = Config::default();
+        config.general.data_dir = dir.path().to_path_buf();
         config.listen.postgres = "127.0.0.1:0".into();
         config.listen.mysql = String::new();
         config.listen.admin = String::new();
@@ -47,7 +51,7 @@ impl TestProxy {
                 ..User::default()
             },
         ];
-        TestProxy { config }
+        TestProxy { config, dir }
     }
 
     /// A proxy in front of the harness MariaDB primary and replica. Users: `root` (trust), `app`
@@ -55,7 +59,9 @@ impl TestProxy {
     /// `native-pw`); `app` logs in to MariaDB as password-less root, `app_native` as the harness's native user.
     pub async fn mysql() -> TestProxy {
         let my = common::my().await;
+        let dir = tempfile::tempdir().expect("data dir");
         let mut config = Config::default();
+        config.general.data_dir = dir.path().to_path_buf();
         config.listen.postgres = String::new();
         config.listen.mysql = "127.0.0.1:0".into();
         config.listen.admin = String::new();
@@ -87,7 +93,7 @@ impl TestProxy {
                 ..User::default()
             },
         ];
-        TestProxy { config }
+        TestProxy { config, dir }
     }
 
     /// Changes the configuration before start.
@@ -106,13 +112,14 @@ impl TestProxy {
             )
             .try_init();
         let handle = server::start(self.config).await.expect("proxy starts");
-        Running { handle }
+        Running { handle, _dir: self.dir }
     }
 }
 
 /// A started proxy.
 pub struct Running {
     pub handle: Handle,
+    _dir: tempfile::TempDir,
 }
 
 impl Running {
