@@ -219,3 +219,36 @@ async fn metrics_counters_move_by_exactly_the_queries_sent() {
     }
     m.disconnect().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_write_metrics_pool_and_digest_rows() {
+    let _replica = common::pg().await.share_replica().await.expect("replica up");
+    let p = TestProxy::postgres().await.with(slow_everything(None)).start().await;
+    let c = p.pg("postgres", "postgres").await;
+    for i in 0..10 {
+        c.simple_query(&format!("SELECT {i} + 1")).await.unwrap();
+    }
+    let written = p.handle.telemetry.snapshot_to_store();
+    assert!(written >= 3, "a metrics row, a pool row and a digest row at least: {written}");
+    p.handle.telemetry.settle().await;
+    let store = p.handle.store.as_ref().unwrap();
+    let metrics = store.metrics(Some("postgres"), 10).await.unwrap();
+    assert_eq!(metrics.len(), 1);
+    let m = &metrics[0];
+    assert_eq!((m.total_queries, m.slow_queries, m.errors), (10, 10, 0), "{m:?}");
+    assert!(m.avg_query_time_ms > 0.0 && m.queries_per_second > 0.0, "{m:?}");
+    let pools = store.pool_stats(10).await.unwrap();
+    let read = pools.iter().find(|r| r.server == "replica1").expect("the replica's pool");
+    assert_eq!((read.role.as_str(), read.checkouts), ("read", 10));
+    let digests = store.digests(10).await.unwrap();
+    let d = digests.iter().find(|d| d.normalized == "select ? + ?").expect("the digest");
+    assert_eq!((d.calls, d.slow, d.query_type.as_str()), (10, 10, "select"));
+    assert!(d.p50_ms > 0.0 && d.p99_ms >= d.p50_ms, "{d:?}");
+
+    // The next snapshot counts only what ran since.
+    c.simple_query("SELECT 42").await.unwrap();
+    p.handle.telemetry.snapshot_to_store();
+    p.handle.telemetry.settle().await;
+    let metrics = store.metrics(Some("postgres"), 10).await.unwrap();
+    assert_eq!(metrics[0].total_queries, 1, "newest first: {metrics:?}");
+}
