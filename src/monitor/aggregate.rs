@@ -315,6 +315,18 @@ impl State {
             )
         });
         if client_rate >= n_plus_one {
+            if stats.peak_client_rate < n_plus_one {
+                // First time this digest crosses the N+1 rate: say so once on the slow-query channel.
+                let advice = super::advice::n_plus_one(&stats.normalized, f64::from(client_rate), &stats.tables);
+                tracing::warn!(
+                    target: "slow_queries",
+                    digest = %format!("{:016x}", e.class.fingerprint),
+                    client = e.session.client_id,
+                    calls_per_second = client_rate,
+                    "{}",
+                    advice.message
+                );
+            }
             stats.peak_client_rate = stats.peak_client_rate.max(client_rate);
         }
         let worst = stats.record(e.total, e.rows, e.error.is_some(), slow);

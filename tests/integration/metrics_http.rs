@@ -421,3 +421,25 @@ async fn prometheus_scrapes_the_recorded_values() {
     server.shutdown.cancel();
     tokio::time::timeout(EXCHANGE, server.task).await.expect("serve returns").expect("no panic");
 }
+
+/// The real proxy's `/metrics`, scraped by a real Prometheus: the query counter follows the statements sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_running_proxy() {
+    let _replica = common::pg().await.share_replica().await.expect("replica up");
+    let p = crate::proxy::TestProxy::postgres().await.with(|c| c.listen.metrics = "127.0.0.1:0".into()).start().await;
+    let addr = p.handle.metrics_addr.expect("metrics listener");
+    let c = p.pg("postgres", "postgres").await;
+    for i in 0..4 {
+        c.simple_query(&format!("SELECT {i}")).await.unwrap();
+    }
+    let mut prometheus = Prometheus::start(addr);
+    let ok = r#"sum(switchyard_queries_total{engine="postgres",type="select",outcome="ok"})"#;
+    prometheus.wait_for_value(ok, 4.0).await;
+    prometheus.wait_for_value(r#"switchyard_server_up{engine="postgres",server="primary"}"#, 1.0).await;
+    assert_eq!(prometheus.metric_type("switchyard_backend_connections").await, "gauge");
+    c.simple_query("SELECT 5").await.unwrap();
+    prometheus.wait_for_value(ok, 5.0).await;
+    let pid = prometheus.stop();
+    drop(prometheus);
+    assert!(!process_alive(pid), "prometheus (pid {pid}) still running after the test");
+}
