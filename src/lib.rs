@@ -7,6 +7,7 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod classify;
+pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod maintain;

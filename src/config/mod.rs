@@ -526,6 +526,7 @@ pub struct Maintenance {
     /// Password for `user` when it is not a configured user (or to override its backend password).
     pub password: Option<String>,
     /// Databases (PostgreSQL) and schemas (MariaDB) whose tables are maintained; empty = every non-system one.
+    /// A name that does not exist on one engine is ignored there.
     pub databases: Vec<String>,
     /// Longest wait for a table lock (`lock_timeout`; MariaDB `lock_wait_timeout` and
     /// `innodb_lock_wait_timeout`, rounded up to seconds); a table whose lock is not had in time is an error.

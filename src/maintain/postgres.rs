@@ -51,16 +51,23 @@ pub async fn connect(config: &Config, login: &Login, database: &str) -> Result<P
     }
 }
 
-/// The databases to survey: `maintenance.databases`, else every database that accepts connections.
+/// The databases to survey: every database that accepts connections, or those of them named in
+/// `maintenance.databases` (a name that is not a PostgreSQL database may be a MariaDB schema: ignored here).
 pub async fn databases(config: &Config, login: &Login) -> Result<Vec<String>, MaintainError> {
-    if !config.maintenance.databases.is_empty() {
-        return Ok(config.maintenance.databases.clone());
-    }
     let home = if config.health.database.is_empty() { "postgres" } else { config.health.database.as_str() };
     let mut conn = connect(config, login, home).await?;
     let rows = conn.fetch_all(DATABASES).await.map_err(db("list databases"))?;
     let _ = conn.close().await;
-    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(db("list databases"))).collect()
+    let all = rows.iter().map(|r| r.try_get::<String, _>(0).map_err(db("list databases")));
+    let wanted = &config.maintenance.databases;
+    let mut out = Vec::new();
+    for name in all {
+        let name = name?;
+        if wanted.is_empty() || wanted.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
 }
 
 /// Every user table of `database` with what it needs.
