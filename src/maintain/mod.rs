@@ -217,6 +217,23 @@ impl TableStatus {
     }
 }
 
+/// Column names of [`outcome_row`], for the reply to `ANALYZE TABLE` / `OPTIMIZE TABLE` on the control port
+/// (`switchyard optimize` reads `outcome` and `detail` from it).
+pub const OUTCOME_COLUMNS: &[&str] = &["engine", "server", "table", "action", "outcome", "duration_ms", "detail"];
+
+/// One maintenance outcome as text in [`OUTCOME_COLUMNS`] order.
+pub fn outcome_row(row: &MaintenanceRow) -> Vec<Option<String>> {
+    vec![
+        Some(row.engine.clone()),
+        Some(row.server.clone()),
+        Some(row.table_name.clone()),
+        Some(row.action.clone()),
+        Some(row.outcome.clone()),
+        Some(format!("{:.1}", row.duration_ms)),
+        row.detail.clone(),
+    ]
+}
+
 /// A backend (or one of its databases) that could not be surveyed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SurveyError {

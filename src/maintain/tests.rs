@@ -90,3 +90,23 @@ async fn an_unreachable_backend_is_reported() {
     assert_eq!(survey.errors[0].engine, Engine::Postgres);
     assert!(matches!(m.run(&[Action::Analyze]).await, Err(MaintainError::Unreachable(_))));
 }
+
+#[test]
+fn outcome_row_has_one_value_per_column() {
+    let row = MaintenanceRow {
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        engine: "mysql".into(),
+        server: "127.0.0.1:3306".into(),
+        table_name: "shop.items".into(),
+        action: "optimize".into(),
+        outcome: "skipped".into(),
+        duration_ms: 5000.04,
+        detail: Some("lock not available in time".into()),
+    };
+    let cells = outcome_row(&row);
+    assert_eq!(cells.len(), OUTCOME_COLUMNS.len());
+    assert_eq!(cells[4].as_deref(), Some("skipped"));
+    assert_eq!(cells[5].as_deref(), Some("5000.0"));
+    assert_eq!(cells[6].as_deref(), Some("lock not available in time"));
+}
