@@ -7,14 +7,17 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod classify;
+pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod maintain;
 pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod pool;
 pub mod protocol;
 pub mod route;
+pub mod schedule;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -28,11 +28,68 @@ enum Command {
         #[arg(default_value = "proxy.toml")]
         file: PathBuf,
     },
+    /// Performance figures, table maintenance, query plans and connection cleanup (no flag = all of them).
+    ///
+    /// Uses the running proxy's control port when it answers, else works standalone against the configured
+    /// backends and the history store. Exit codes: 0 ok, 1 partial failure, 2 bad configuration or usage,
+    /// 3 nothing could be reached.
+    Optimize {
+        /// Show the performance figures (connection usage, query times, slow queries, pools).
+        #[arg(long)]
+        metrics: bool,
+        /// ANALYZE the tables whose statistics are stale.
+        #[arg(long)]
+        analyze: bool,
+        /// Reclaim space: VACUUM (ANALYZE) / OPTIMIZE TABLE the tables with many dead rows or much free space.
+        #[arg(long)]
+        optimize: bool,
+        /// Show plans and suggestions for the slowest statements.
+        #[arg(long)]
+        explain: bool,
+        /// Close stale backend connections (needs the running proxy).
+        #[arg(long)]
+        cleanup: bool,
+        /// Print one JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file.
+        #[arg(long, short, default_value = "proxy.toml", env = "SWITCHYARD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Performance figures once, or one line per interval with --continuous until Ctrl-C.
+    ///
+    /// Exit codes: 0 ok (also when --continuous is stopped by SIGINT / SIGTERM), 1 some backend did not answer,
+    /// 2 bad configuration or usage (--alert: notifications are not available yet), 3 nothing could be reached.
+    Monitor {
+        /// Send alert notifications (not available yet: exits with code 2).
+        #[arg(long)]
+        alert: bool,
+        /// Print a line every --interval seconds until interrupted.
+        #[arg(long)]
+        continuous: bool,
+        /// Seconds between lines with --continuous.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        interval: u64,
+        /// Print JSON (one object per line with --continuous).
+        #[arg(long)]
+        json: bool,
+        /// Configuration file.
+        #[arg(long, short, default_value = "proxy.toml", env = "SWITCHYARD_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Optimize { metrics, analyze, optimize, explain, cleanup, json, config } => {
+            let args = switchyard::cli::OptimizeArgs { metrics, analyze, optimize, explain, cleanup, json };
+            manage(&config, |cfg| Box::pin(switchyard::cli::optimize(cfg, args)))
+        }
+        Command::Monitor { alert, continuous, interval, json, config } => {
+            let args = switchyard::cli::MonitorArgs { alert, continuous, interval, json };
+            manage(&config, |cfg| Box::pin(switchyard::cli::monitor(cfg, args)))
+        }
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -78,6 +135,27 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Loads `path` and runs a management command on a single-threaded runtime; returns its exit code.
+fn manage(
+    path: &std::path::Path,
+    command: impl FnOnce(std::sync::Arc<Config>) -> std::pin::Pin<Box<dyn std::future::Future<Output = u8>>>,
+) -> ExitCode {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(switchyard::cli::USAGE);
+        }
+    };
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => ExitCode::from(runtime.block_on(command(std::sync::Arc::new(cfg)))),
+        Err(e) => {
+            eprintln!("start runtime: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::maintain::Maintainer;
 use crate::monitor::{Monitor, SlowLog};
 use crate::pool::health::spawn_health;
+use crate::schedule;
 use crate::session::mysql::{self as mysession, MyEngine, backend::MyProbe};
 use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
 use crate::store::Store;
@@ -64,6 +66,8 @@ pub struct Handle {
     pub store: Option<Store>,
     /// Where the metrics endpoint is bound, when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// Table maintenance over the configured primaries (control port, scheduler).
+    pub maintainer: Arc<Maintainer>,
     config: Arc<arc_swap::ArcSwap<Config>>,
     /// Stops accepting and closes idle sessions.
     drain: CancellationToken,
@@ -87,6 +91,9 @@ impl Handle {
         let mut notes = Vec::new();
         if old.listen != new.listen {
             notes.push("listener addresses changed: restart to apply".to_string());
+        }
+        if old.schedule != new.schedule {
+            notes.push("schedule changed: restart to apply".to_string());
         }
         let new = Arc::new(new);
         self.monitor.reload(&new.monitor);
@@ -200,6 +207,11 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         drain.clone(),
     ));
     spawn_snapshots(telemetry.clone(), config.monitor.snapshot_interval, background.clone());
+    let maintainer = Arc::new(Maintainer::shared(shared_config.clone(), telemetry.writer.clone()));
+    let scheduler =
+        schedule::from_config(&config, maintainer.clone(), telemetry.clone(), store.clone(), telemetry.writer.clone());
+    tracing::info!(jobs = ?scheduler.job_names(), "scheduler started");
+    scheduler.spawn(background.clone());
     let mut metrics_addr = None;
     if !config.listen.metrics.is_empty() {
         let listener = TcpListener::bind(&config.listen.metrics).await.map_err(|source| ServerError::Bind {
@@ -220,6 +232,7 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         telemetry,
         store,
         metrics_addr,
+        maintainer,
         background,
         config: shared_config,
         drain,

@@ -286,6 +286,35 @@ impl Telemetry {
         n
     }
 
+    /// A one-line health summary per engine (clients, backends in use, servers up, slow share since start),
+    /// logged on the `performance` channel and returned.
+    pub fn check(&self) -> String {
+        let sample = self.sample();
+        let totals = self.monitor.type_totals();
+        let mut parts = Vec::new();
+        for c in &sample.clients {
+            let (up, servers) = sample
+                .servers
+                .iter()
+                .filter(|s| s.engine == c.engine)
+                .fold((0, 0), |(up, n), s| (up + usize::from(s.up), n + 1));
+            let (calls, slow) = totals
+                .iter()
+                .filter(|(e, ..)| engine_name(*e) == c.engine)
+                .fold((0u64, 0u64), |(calls, slow), (_, _, t)| (calls + t.calls, slow + t.slow));
+            let part = format!(
+                "{}: {} clients ({} active, {} waiting), servers up {up}/{servers}, {calls} queries, {slow} slow",
+                c.engine,
+                c.active + c.idle + c.waiting,
+                c.active,
+                c.waiting
+            );
+            tracing::info!(target: "performance", "{part}");
+            parts.push(part);
+        }
+        parts.join("; ")
+    }
+
     /// Waits until every statement folded so far has gone through the slow-query pipeline and every row
     /// handed to the writer is written.
     pub async fn settle(&self) {

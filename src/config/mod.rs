@@ -63,6 +63,10 @@ pub struct Config {
     pub monitor: Monitor,
     /// Where history (snapshots, slow queries, digests, backups) is kept.
     pub store: Store,
+    /// Table maintenance (ANALYZE / optimize): login, thresholds, timeouts.
+    pub maintenance: Maintenance,
+    /// Scheduled jobs in cron form.
+    pub schedule: Schedule,
 }
 
 /// Process-wide settings.
@@ -512,6 +516,94 @@ impl Default for Store {
     }
 }
 
+/// Table maintenance (DESIGN §7): which tables need ANALYZE or optimize, and how it is run.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Maintenance {
+    /// Backend login for maintenance: a configured user's name (its backend credentials are used) or a login of
+    /// its own. Default: the engine's health-probe login (`[<engine>] health_user`, `health.user`, first user).
+    pub user: Option<String>,
+    /// Password for `user` when it is not a configured user (or to override its backend password).
+    pub password: Option<String>,
+    /// Databases (PostgreSQL) and schemas (MariaDB) whose tables are maintained; empty = every non-system one.
+    /// A name that does not exist on one engine is ignored there.
+    pub databases: Vec<String>,
+    /// Longest wait for a table lock (`lock_timeout`; MariaDB `lock_wait_timeout` and
+    /// `innodb_lock_wait_timeout`, rounded up to seconds); a table whose lock is not had in time is an error.
+    #[serde(with = "humantime_serde")]
+    pub lock_timeout: Duration,
+    /// Longest one ANALYZE / VACUUM / OPTIMIZE may run (`statement_timeout`; MariaDB `max_statement_time`).
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// ANALYZE a table when rows modified since its last analyze reach this percentage of its rows
+    /// (PostgreSQL `n_mod_since_analyze`; MariaDB: drift of the row estimate from the persistent statistics).
+    pub analyze_threshold_pct: f64,
+    /// Optimize a table when dead rows (PostgreSQL) or free space (MariaDB `DATA_FREE`) reach this percentage.
+    pub optimize_threshold_pct: f64,
+    /// ... and there are at least this many dead rows (PostgreSQL).
+    pub optimize_min_dead_rows: u64,
+    /// ... and at least this many free bytes (MariaDB `DATA_FREE`).
+    pub optimize_min_free_bytes: u64,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Maintenance {
+            user: None,
+            password: None,
+            databases: Vec::new(),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(3600),
+            analyze_threshold_pct: 10.0,
+            optimize_threshold_pct: 20.0,
+            optimize_min_dead_rows: 1000,
+            optimize_min_free_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl std::fmt::Debug for Maintenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maintenance")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("databases", &self.databases)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("analyze_threshold_pct", &self.analyze_threshold_pct)
+            .field("optimize_threshold_pct", &self.optimize_threshold_pct)
+            .field("optimize_min_dead_rows", &self.optimize_min_dead_rows)
+            .field("optimize_min_free_bytes", &self.optimize_min_free_bytes)
+            .finish()
+    }
+}
+
+/// Scheduled jobs (DESIGN §9), in cron form: `minute hour day-of-month month day-of-week`, with an optional
+/// leading seconds field. An empty string turns a job off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Schedule {
+    /// ANALYZE the tables that need it (default daily at 02:00).
+    pub analyze: String,
+    /// Optimize the tables that need it (default Sundays at 03:00).
+    pub optimize: String,
+    /// Take a performance snapshot into the store (default every 5 minutes).
+    pub monitor: String,
+    /// Whose clock the expressions read: `local` or `utc`.
+    pub timezone: String,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            analyze: "0 2 * * *".into(),
+            optimize: "0 3 * * 0".into(),
+            monitor: "*/5 * * * *".into(),
+            timezone: "local".into(),
+        }
+    }
+}
+
 impl Config {
     /// The SQLite file or database URL of the store.
     pub fn store_url(&self) -> String {
@@ -555,6 +647,8 @@ impl Config {
             mysql: section(&mut table, "mysql", &mut problems),
             monitor: section(&mut table, "monitor", &mut problems),
             store: section(&mut table, "store", &mut problems),
+            maintenance: section(&mut table, "maintenance", &mut problems),
+            schedule: section(&mut table, "schedule", &mut problems),
         };
         for key in table.keys() {
             problems.push(Problem::new(key.clone(), "unknown section".into()));

@@ -113,3 +113,21 @@ fn secrets_are_redacted_in_debug() {
     let c = Config::parse("[[users]]\nname = \"u\"\npassword = \"hunter2\"\n", &env(&[])).expect("valid");
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn schedule_and_maintenance_are_checked() {
+    let p = problems(
+        "[schedule]\nanalyze = \"0 25 * * *\"\noptimize = \"\"\ntimezone = \"mars\"\n\
+         [maintenance]\nanalyze_threshold_pct = 150.0\nlock_timeout = \"0s\"\n",
+        &[],
+    );
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["maintenance.analyze_threshold_pct", "maintenance.lock_timeout", "schedule.analyze", "schedule.timezone"],
+        "an empty expression turns a job off and is fine: {p:?}"
+    );
+    let c = Config::parse("", &env(&[])).expect("defaults");
+    assert_eq!((c.schedule.analyze.as_str(), c.schedule.optimize.as_str()), ("0 2 * * *", "0 3 * * 0"));
+    assert_eq!(c.schedule.monitor, "*/5 * * * *");
+}

@@ -149,7 +149,38 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     for (engine, cluster) in [("postgres", &c.postgres), ("mysql", &c.mysql)] {
         check_cluster(engine, cluster, &mut out);
     }
+    check_maintenance(c, &mut out);
     out
+}
+
+fn check_maintenance(c: &Config, out: &mut Vec<Problem>) {
+    let m = &c.maintenance;
+    for (key, value) in [
+        ("maintenance.analyze_threshold_pct", m.analyze_threshold_pct),
+        ("maintenance.optimize_threshold_pct", m.optimize_threshold_pct),
+    ] {
+        if !(0.0..=100.0).contains(&value) {
+            out.push(Problem::new(key, format!("{value} is not a percentage (0 to 100)")));
+        }
+    }
+    for (key, value) in
+        [("maintenance.lock_timeout", m.lock_timeout), ("maintenance.statement_timeout", m.statement_timeout)]
+    {
+        if value.is_zero() {
+            out.push(Problem::new(key, "must be longer than zero".into()));
+        }
+    }
+    let s = &c.schedule;
+    for (key, expr) in
+        [("schedule.analyze", &s.analyze), ("schedule.optimize", &s.optimize), ("schedule.monitor", &s.monitor)]
+    {
+        if let Err(e) = crate::schedule::parse_cron(expr) {
+            out.push(Problem::new(key, e));
+        }
+    }
+    if !matches!(s.timezone.as_str(), "local" | "utc") {
+        out.push(Problem::new("schedule.timezone", format!("`{}`: use \"local\" or \"utc\"", s.timezone)));
+    }
 }
 
 fn check_cluster(engine: &str, c: &Cluster, out: &mut Vec<Problem>) {

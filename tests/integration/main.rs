@@ -8,6 +8,7 @@ mod common;
 
 mod advice;
 mod harness_smoke;
+mod maintain;
 mod metrics_http;
 mod monitor;
 mod monitor_slowlog;

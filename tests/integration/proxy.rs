@@ -102,8 +102,12 @@ impl TestProxy {
         self
     }
 
-    /// Starts it. The proxy's logs go to the test's captured output, so a failing test shows them.
-    pub async fn start(self) -> Running {
+    /// Starts it. The proxy's logs go to the test's captured output, so a failing test shows them. Scheduled
+    /// jobs are off (a wall-clock snapshot or maintenance run would land in the middle of a test's counts).
+    pub async fn start(mut self) -> Running {
+        self.config.schedule.analyze.clear();
+        self.config.schedule.optimize.clear();
+        self.config.schedule.monitor.clear();
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(
