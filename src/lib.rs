@@ -6,6 +6,7 @@
 //! ([`config`]); history (snapshots, slow queries, digests, job runs) goes to the [`store`].
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod admin;
 pub mod classify;
 pub mod config;
 pub mod logging;
