@@ -501,8 +501,7 @@ fn refuse_postgres(mut socket: TcpStream) -> BoxFuture<'static, ()> {
 #[cfg(test)]
 mod tests {
     use super::probe_login;
-    use crate::admin::{self, Maintenance};
-    use crate::config::{Config, ConfigError};
+    use crate::config::Config;
 
     #[test]
     fn each_engine_probes_with_its_own_login() {
