@@ -164,6 +164,8 @@ fn manage(
 async fn serve(path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let handle = switchyard::server::start(cfg).await?;
+    // RELOAD on the control port re-reads the same file as SIGHUP.
+    handle.set_config_file(path.clone());
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "switchyard started");
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -172,9 +174,9 @@ async fn serve(path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match Config::load(&path) {
-                Ok(new) => {
-                    for note in handle.reload(new) {
+            _ = hup.recv() => match handle.reload_file() {
+                Ok(notes) => {
+                    for note in notes {
                         tracing::warn!("{note}");
                     }
                     tracing::info!(file = %path.display(), "configuration reloaded");

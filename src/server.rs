@@ -5,6 +5,7 @@
 //! `shutdown_timeout` cancel whatever is left.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,11 +15,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::admin::{self, Maintenance};
+use crate::config::{Config, ConfigError};
 use crate::maintain::Maintainer;
 use crate::monitor::{Monitor, SlowLog};
 use crate::pool::health::spawn_health;
 use crate::schedule;
+use crate::session::clients::{Client, Clients};
 use crate::session::mysql::{self as mysession, MyEngine, backend::MyProbe};
 use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
 use crate::store::Store;
@@ -48,6 +51,90 @@ pub enum ServerError {
     Store(String),
 }
 
+/// The parts a configuration change touches, shared by the [`Handle`] and the control port: the configuration
+/// in force, the monitor, the engines, and the file the configuration came from (for `RELOAD`).
+pub struct Live {
+    config: Arc<arc_swap::ArcSwap<Config>>,
+    monitor: Arc<Monitor>,
+    postgres: Option<Arc<PgEngine>>,
+    mysql: Option<Arc<MyEngine>>,
+    file: parking_lot::Mutex<Option<PathBuf>>,
+}
+
+impl Live {
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Swaps in a new (already validated) configuration. Pool sizes, timeouts, thresholds and routing take
+    /// effect at once; listener addresses need a restart and are reported.
+    pub fn apply(&self, new: Config) -> Vec<String> {
+        let old = self.config();
+        let mut notes = Vec::new();
+        if old.listen != new.listen {
+            notes.push("listener addresses changed: restart to apply".to_string());
+        }
+        if old.schedule != new.schedule {
+            notes.push("schedule changed: restart to apply".to_string());
+        }
+        let new = Arc::new(new);
+        self.monitor.reload(&new.monitor);
+        if let Some(pg) = &self.postgres {
+            pg.reload(new.clone());
+        }
+        if let Some(my) = &self.mysql {
+            my.reload(new.clone());
+        }
+        self.config.store(new);
+        notes
+    }
+
+    /// The PostgreSQL engine, when running.
+    pub fn postgres(&self) -> Option<&Arc<PgEngine>> {
+        self.postgres.as_ref()
+    }
+
+    /// The MySQL engine, when running.
+    pub fn mysql(&self) -> Option<&Arc<MyEngine>> {
+        self.mysql.as_ref()
+    }
+
+    /// The query monitor.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
+    }
+
+    /// Remembers the file the configuration was loaded from, for [`Live::reload_file`].
+    pub fn set_file(&self, path: PathBuf) {
+        *self.file.lock() = Some(path);
+    }
+
+    /// The file the configuration was loaded from, when known.
+    pub fn file(&self) -> Option<PathBuf> {
+        self.file.lock().clone()
+    }
+
+    /// Re-reads the configuration file and applies it; a file that does not load or validate changes nothing.
+    /// Returns the notes of [`Live::apply`].
+    pub fn reload_file(&self) -> Result<Vec<String>, ReloadError> {
+        let path = self.file().ok_or(ReloadError::NoFile)?;
+        let new = Config::load(&path)?;
+        Ok(self.apply(new))
+    }
+}
+
+/// Why a reload from the configuration file changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The proxy was started from a configuration built in memory, not from a file.
+    #[error("no configuration file is known (the proxy was not started from a file)")]
+    NoFile,
+    /// The file could not be read or is invalid; every problem is listed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
 /// A running proxy.
 pub struct Handle {
     /// Where the PostgreSQL listener is bound (resolved port when configured with port 0).
@@ -68,7 +155,15 @@ pub struct Handle {
     pub metrics_addr: Option<SocketAddr>,
     /// Table maintenance over the configured primaries (control port, scheduler).
     pub maintainer: Arc<Maintainer>,
-    config: Arc<arc_swap::ArcSwap<Config>>,
+    /// Where the control port (PostgreSQL protocol) is bound, when configured.
+    pub admin_addr: Option<SocketAddr>,
+    /// Where the MySQL-protocol control port is bound, when configured.
+    pub admin_mysql_addr: Option<SocketAddr>,
+    /// Live client sessions of both engines.
+    pub clients: Arc<Clients>,
+    /// The command engine behind the control ports (usable in-process too).
+    pub admin: Arc<admin::Context>,
+    live: Arc<Live>,
     /// Stops accepting and closes idle sessions.
     drain: CancellationToken,
     /// Cancels everything still running after the drain timeout.
@@ -81,30 +176,29 @@ pub struct Handle {
 impl Handle {
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config.load_full()
+        self.live.config()
     }
 
     /// Swaps in a new (already validated) configuration. Pool sizes, timeouts and routing take effect at once;
     /// listener addresses need a restart and are reported.
     pub fn reload(&self, new: Config) -> Vec<String> {
-        let old = self.config();
-        let mut notes = Vec::new();
-        if old.listen != new.listen {
-            notes.push("listener addresses changed: restart to apply".to_string());
-        }
-        if old.schedule != new.schedule {
-            notes.push("schedule changed: restart to apply".to_string());
-        }
-        let new = Arc::new(new);
-        self.monitor.reload(&new.monitor);
-        if let Some(pg) = &self.postgres {
-            pg.reload(new.clone());
-        }
-        if let Some(my) = &self.mysql {
-            my.reload(new.clone());
-        }
-        self.config.store(new);
-        notes
+        self.live.apply(new)
+    }
+
+    /// Remembers the configuration file, so that `RELOAD` on the control port (and [`Handle::reload_file`])
+    /// can re-read it.
+    pub fn set_config_file(&self, path: PathBuf) {
+        self.live.set_file(path);
+    }
+
+    /// Re-reads the configuration file given to [`Handle::set_config_file`] and applies it.
+    pub fn reload_file(&self) -> Result<Vec<String>, ReloadError> {
+        self.live.reload_file()
+    }
+
+    /// Plugs table maintenance (`SHOW TABLES STATUS`, `ANALYZE TABLE`, `OPTIMIZE TABLE`) into the control port.
+    pub fn set_maintenance(&self, maintenance: Arc<dyn Maintenance>) {
+        self.admin.set_maintenance(maintenance);
     }
 
     /// Drains: stops accepting, waits up to `shutdown_timeout` for sessions to finish their transactions, then
@@ -162,6 +256,7 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
     monitor.add_sink(slowlog.clone());
     monitor.add_sink(Arc::new(MetricsSink(metrics.clone())));
     let (pg_clients, my_clients) = (Arc::new(ClientCount::default()), Arc::new(ClientCount::default()));
+    let registry = Clients::new();
 
     let mut postgres_addr = None;
     let mut postgres = None;
@@ -177,10 +272,12 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         tracing::info!(addr = ?postgres_addr, "postgres listener ready");
         let (e, t) = (engine.clone(), tls.clone());
         let serve: ServeFn =
-            Arc::new(move |socket, peer, id| Box::pin(pgsession::serve(e.clone(), t.clone(), socket, peer, id)));
+            Arc::new(move |socket, client| Box::pin(pgsession::serve(e.clone(), t.clone(), socket, client)));
         let accept = AcceptLoop {
             listener,
             serve,
+            engine: "postgres",
+            registry: registry.clone(),
             refuse: refuse_postgres,
             admission: admission.clone(),
             ids: ids.clone(),
@@ -191,7 +288,9 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         postgres = Some(engine);
     }
     let (mysql_addr, mysql) =
-        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor, &my_clients).await? {
+        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor, &my_clients, &registry)
+            .await?
+        {
             Some((addr, engine)) => (addr, Some(engine)),
             None => (None, None),
         };
@@ -223,6 +322,16 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         tracing::info!(addr = ?metrics_addr, "metrics listener ready");
         tokio::spawn(crate::metrics::http::serve(listener, telemetry.clone(), background.clone()));
     }
+    let live = Arc::new(Live {
+        config: shared_config,
+        monitor: monitor.clone(),
+        postgres: postgres.clone(),
+        mysql: mysql.clone(),
+        file: parking_lot::Mutex::new(None),
+    });
+    let admin = admin::Context::new(live.clone(), telemetry.clone(), store.clone(), registry.clone());
+    admin.set_maintenance(maintainer.clone());
+    let (admin_addr, admin_mysql_addr) = admin::listen(&admin, &config, background.clone()).await?;
     Ok(Handle {
         postgres_addr,
         postgres,
@@ -233,8 +342,12 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         store,
         metrics_addr,
         maintainer,
+        admin_addr,
+        admin_mysql_addr,
+        clients: registry,
+        admin,
+        live,
         background,
-        config: shared_config,
         drain,
         hard,
         tracker,
@@ -269,6 +382,7 @@ async fn start_mysql(
     tracker: &TaskTracker,
     monitor: &Arc<Monitor>,
     clients: &Arc<ClientCount>,
+    registry: &Arc<Clients>,
 ) -> Result<Option<(Option<SocketAddr>, Arc<MyEngine>)>, ServerError> {
     if config.listen.mysql.is_empty() || config.mysql.primary.is_none() {
         return Ok(None);
@@ -284,10 +398,12 @@ async fn start_mysql(
     tracing::info!(addr = ?addr, "mysql listener ready");
     let (e, t) = (engine.clone(), tls.clone());
     let serve: ServeFn =
-        Arc::new(move |socket, peer, id| Box::pin(mysession::serve(e.clone(), t.clone(), socket, peer, id)));
+        Arc::new(move |socket, client| Box::pin(mysession::serve(e.clone(), t.clone(), socket, client)));
     let accept = AcceptLoop {
         listener,
         serve,
+        engine: "mysql",
+        registry: registry.clone(),
         refuse: refuse_mysql,
         admission: admission.clone(),
         ids: ids.clone(),
@@ -327,8 +443,8 @@ fn probe_login(config: &Config, cluster: &crate::config::Cluster, fallback: &str
     (login, password)
 }
 
-/// Serves one accepted client connection (engine-specific).
-pub type ServeFn = Arc<dyn Fn(TcpStream, SocketAddr, u64) -> BoxFuture<'static, ()> + Send + Sync>;
+/// Serves one accepted client connection (engine-specific), registered as `Client`.
+pub type ServeFn = Arc<dyn Fn(TcpStream, Arc<Client>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Refuses one client over the connection limit, in its protocol.
 pub type RefuseFn = fn(TcpStream) -> BoxFuture<'static, ()>;
@@ -337,6 +453,9 @@ pub type RefuseFn = fn(TcpStream) -> BoxFuture<'static, ()>;
 struct AcceptLoop {
     listener: TcpListener,
     serve: ServeFn,
+    /// `postgres` / `mysql`, for the client registry.
+    engine: &'static str,
+    registry: Arc<Clients>,
     refuse: RefuseFn,
     admission: Arc<Semaphore>,
     ids: Arc<AtomicU64>,
@@ -365,7 +484,8 @@ impl AcceptLoop {
                 continue;
             };
             let id = self.ids.fetch_add(1, Ordering::Relaxed);
-            let session = (self.serve)(socket, peer, id);
+            let registration = self.registry.register(id, self.engine, peer);
+            let session = (self.serve)(socket, registration.client().clone());
             let hard = hard.clone();
             let clients = self.clients.clone();
             clients.0.fetch_add(1, Ordering::Relaxed);
@@ -375,6 +495,7 @@ impl AcceptLoop {
                     _ = hard.cancelled() => {}
                 }
                 clients.0.fetch_sub(1, Ordering::Relaxed);
+                drop(registration);
                 drop(permit);
             });
         }

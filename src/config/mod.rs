@@ -667,6 +667,12 @@ impl Config {
         Config::parse(&text, &env)
     }
 
+    /// Every semantic problem of this configuration (empty when valid), as checked at load time; used to
+    /// check a configuration changed at runtime before it is applied.
+    pub fn problems(&self) -> Vec<Problem> {
+        validate::validate(self)
+    }
+
     /// The user named `name`, if configured.
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)

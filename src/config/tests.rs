@@ -106,6 +106,8 @@ fn default_admin_password_refused_off_loopback() {
     let p = problems("[listen]\nadmin = \"0.0.0.0:6032\"\n", &[]);
     assert_eq!(p[0].key, "admin.password");
     Config::parse("[listen]\nadmin = \"0.0.0.0:6032\"\n[admin]\npassword = \"s3cret\"\n", &env(&[])).expect("valid");
+    let p = problems("[listen]\nadmin_mysql = \"0.0.0.0:6034\"\n", &[]);
+    assert_eq!(p[0].key, "admin.password", "the MySQL-protocol control port too");
 }
 
 #[test]

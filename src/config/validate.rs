@@ -114,8 +114,9 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     {
         bad("health.user", format!("`{u}` is not a configured user and health.password is not set"));
     }
-    let admin_loopback = c.listen.admin.parse::<SocketAddr>().map(|a| a.ip().is_loopback()).unwrap_or(true);
-    if !c.listen.admin.is_empty() && !admin_loopback && c.admin.password == "admin" {
+    let off_loopback =
+        |addr: &str| !addr.is_empty() && !addr.parse::<SocketAddr>().map(|a| a.ip().is_loopback()).unwrap_or(true);
+    if (off_loopback(&c.listen.admin) || off_loopback(&c.listen.admin_mysql)) && c.admin.password == "admin" {
         bad("admin.password", "the default password is refused on a non-loopback control port".into());
     }
     const TYPES: &[&str] =

@@ -16,6 +16,7 @@
 //! Deliberately not here: when to run (`schedule`), closing idle proxy connections (the control port), and
 //! `VACUUM FULL` (its exclusive lock blocks every reader of the table for the whole rewrite).
 
+mod control;
 mod login;
 mod mysql;
 pub mod policy;

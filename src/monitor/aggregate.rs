@@ -337,6 +337,8 @@ impl State {
                 params: params.clone(),
                 micros: u64::try_from(e.total.as_micros()).unwrap_or(u64::MAX),
                 at: chrono::Utc::now(),
+                user: e.session.user.clone(),
+                database: e.session.database.clone(),
             });
         }
         if !slow {

@@ -27,6 +27,10 @@ pub struct Sample {
     pub micros: u64,
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The login user that ran it (for EXPLAIN on demand).
+    pub user: String,
+    /// The database it ran in (for EXPLAIN on demand).
+    pub database: String,
 }
 
 /// Statistics for one digest.

@@ -9,6 +9,7 @@
 
 mod checkout;
 pub mod health;
+pub mod pause;
 mod pooled;
 pub mod topology;
 mod upkeep;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use checkout::Pool;
 pub use health::{Probe, spawn_health};
+pub use pause::Pauses;
 pub use pooled::Pooled;
 pub use topology::{InUse, ProbeResult, Server, ServerStatus, Topology};
 pub use upkeep::spawn_maintenance;

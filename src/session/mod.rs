@@ -1,6 +1,7 @@
 //! Per-client sessions: the only place where protocol, classification, routing, pools and (later) the monitor
 //! meet. One module per engine; each owns its engine state (pools per user and database, topology, cancel keys).
 
+pub mod clients;
 pub mod mysql;
 pub mod postgres;
 

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin;
 mod advice;
 mod harness_smoke;
 mod maintain;

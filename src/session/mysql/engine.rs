@@ -51,6 +51,8 @@ pub struct MyEngine {
     pub shutdown: CancellationToken,
     /// The query monitor sessions report statements to.
     pub monitor: Arc<Monitor>,
+    /// Standing PAUSE orders: a pool created while one matches starts paused.
+    pub pauses: crate::pool::Pauses,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -74,6 +76,7 @@ impl MyEngine {
             next_conn_id: AtomicU32::new(1),
             shutdown,
             monitor,
+            pauses: crate::pool::Pauses::default(),
         })
     }
 
@@ -140,6 +143,9 @@ impl MyEngine {
             statement_cache: config.pool.prepared_statement_cache,
         };
         let pool = Pool::new(connector, PoolConfig::from_settings(&config.pool, user.max_connections));
+        if self.pauses.matches(&["mysql", &server.name, server.role.as_str(), &user.name]) {
+            pool.pause();
+        }
         crate::pool::spawn_maintenance(&pool, std::time::Duration::from_secs(1), self.shutdown.clone());
         pools.insert(key, pool.clone());
         pool

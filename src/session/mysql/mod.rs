@@ -34,7 +34,6 @@ pub mod release;
 pub mod startup;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -45,6 +44,7 @@ use tracing::Instrument;
 
 use crate::protocol::mysql::ProtocolError;
 use crate::protocol::mysql::packets::{ServerError, err_packet};
+use crate::session::clients::Client;
 
 pub use engine::MyEngine;
 
@@ -98,8 +98,10 @@ impl From<ServerError> for ClientError {
 }
 
 /// Serves one MySQL client connection from accept to close.
-pub async fn serve(engine: Arc<MyEngine>, tls: Option<TlsAcceptor>, socket: TcpStream, peer: SocketAddr, id: u64) {
+/// `client` is its entry in the client registry: the login is recorded there, and killing it ends the session.
+pub async fn serve(engine: Arc<MyEngine>, tls: Option<TlsAcceptor>, socket: TcpStream, client: Arc<Client>) {
     let _ = socket.set_nodelay(true);
+    let (peer, id) = (client.addr, client.id);
     let span = tracing::info_span!(
         "session",
         conn.id = id,
@@ -109,7 +111,11 @@ pub async fn serve(engine: Arc<MyEngine>, tls: Option<TlsAcceptor>, socket: TcpS
         db = tracing::field::Empty
     );
     async move {
-        let session = match startup::handshake(&engine, tls.as_ref(), socket, peer).await {
+        let handshake = tokio::select! {
+            r = startup::handshake(&engine, tls.as_ref(), socket, peer) => r,
+            _ = client.killed() => return,
+        };
+        let session = match handshake {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
@@ -117,7 +123,9 @@ pub async fn serve(engine: Arc<MyEngine>, tls: Option<TlsAcceptor>, socket: TcpS
                 return;
             }
         };
-        match session.run().await {
+        let (user, database) = session.login();
+        client.set_login(user, &database);
+        match session.run(&client).await {
             Ok(()) | Err(SessionError::ClientGone) => tracing::debug!("client disconnected"),
             Err(e @ SessionError::Client(_)) => tracing::info!(error = %e, "session closed"),
             Err(e) => tracing::warn!(error = %e, "session failed"),

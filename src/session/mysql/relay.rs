@@ -23,6 +23,7 @@ use crate::protocol::mysql::auth::ServerHandshake;
 use crate::protocol::mysql::framer::{HEADER_LEN, MAX_PAYLOAD, packet_len, packets};
 use crate::protocol::mysql::reply::{ReplyTracker, Step, Summary};
 use crate::protocol::mysql::{CapabilityFlags, StatusFlags};
+use crate::session::clients::{Client, server_key};
 
 use super::backend::{MyConnector, reserve_for_packet};
 use super::effects::Effect;
@@ -89,18 +90,32 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs the session until the client leaves or the proxy shuts down.
-    pub async fn run(mut self) -> Result<(), SessionError> {
-        let result = self.relay().await;
+    /// Who logged in: user name and current database (empty when none).
+    pub fn login(&self) -> (&str, String) {
+        (&self.user.name, self.state.database.clone().unwrap_or_default())
+    }
+
+    /// Runs the session until the client leaves, the proxy shuts down or `client` is killed. The server the
+    /// session holds a backend of is published on `client` whenever it changes.
+    pub async fn run(mut self, client: &Client) -> Result<(), SessionError> {
+        let result = self.relay(client).await;
         self.finish();
+        client.set_server(None);
         result
     }
 
-    async fn relay(&mut self) -> Result<(), SessionError> {
+    async fn relay(&mut self, registry: &Client) -> Result<(), SessionError> {
         let shutdown = self.engine.shutdown.clone();
+        let kill = registry.kill_token().clone();
+        let mut shown = 0usize;
         loop {
             if !self.on_client_data().await? {
                 return Ok(());
+            }
+            let attached = self.backend.as_ref().map_or(0, |a| server_key(a._use.server()));
+            if attached != shown {
+                registry.set_server(self.backend.as_ref().map(|a| a._use.server()));
+                shown = attached;
             }
             let infile = self.inflight.as_ref().is_some_and(|i| i.infile);
             let read_client = self.inflight.is_none() || infile || self.cbuf.len() < CLIENT_READAHEAD;
@@ -116,14 +131,22 @@ impl Session {
                     tokio::select! {
                         r = self.client.read_buf(&mut self.cbuf), if read_client => Event::Client(r),
                         r = conn.stream.read_buf(&mut conn.buf) => Event::Backend(r),
+                        _ = kill.cancelled() => Event::Killed,
                     }
                 }
                 None => tokio::select! {
                     r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
                     _ = shutdown.cancelled() => Event::Shutdown,
+                    _ = kill.cancelled() => Event::Killed,
                 },
             };
             match event {
+                Event::Killed => {
+                    let seq = 0;
+                    super::fatal(&mut self.client, seq, &ClientError::new(1927, "70100", "Connection was killed"))
+                        .await;
+                    return Ok(());
+                }
                 Event::Client(Ok(0)) | Event::Client(Err(_)) => return Ok(()),
                 Event::Client(Ok(_)) => {}
                 Event::Backend(Ok(n)) if n > 0 => self.on_backend_data().await?,
@@ -311,4 +334,6 @@ enum Event {
     Client(std::io::Result<usize>),
     Backend(std::io::Result<usize>),
     Shutdown,
+    /// `KILL CLIENT` from the control port.
+    Killed,
 }

@@ -45,6 +45,8 @@ pub struct PgEngine {
     pub shutdown: CancellationToken,
     /// The query monitor sessions report statements to.
     pub monitor: Arc<Monitor>,
+    /// Standing PAUSE orders: a pool created while one matches starts paused.
+    pub pauses: crate::pool::Pauses,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -69,6 +71,7 @@ impl PgEngine {
             next_pid: AtomicI32::new(1),
             shutdown,
             monitor,
+            pauses: crate::pool::Pauses::default(),
         })
     }
 
@@ -116,6 +119,9 @@ impl PgEngine {
             statement_cache: config.pool.prepared_statement_cache,
         };
         let pool = Pool::new(connector, PoolConfig::from_settings(&config.pool, user.max_connections));
+        if self.pauses.matches(&["postgres", &server.name, server.role.as_str(), &user.name, database]) {
+            pool.pause();
+        }
         crate::pool::spawn_maintenance(&pool, std::time::Duration::from_secs(1), self.shutdown.clone());
         pools.insert(key, pool.clone());
         pool

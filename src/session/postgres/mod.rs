@@ -10,7 +10,6 @@ pub mod relay;
 pub mod startup;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -20,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::protocol::postgres::{ProtocolError, messages};
+use crate::session::clients::Client;
 
 pub use engine::PgEngine;
 
@@ -44,8 +44,10 @@ pub enum SessionError {
 }
 
 /// Serves one PostgreSQL client connection from accept to close.
-pub async fn serve(engine: Arc<PgEngine>, tls: Option<TlsAcceptor>, socket: TcpStream, peer: SocketAddr, id: u64) {
+/// `client` is its entry in the client registry: the login is recorded there, and killing it ends the session.
+pub async fn serve(engine: Arc<PgEngine>, tls: Option<TlsAcceptor>, socket: TcpStream, client: Arc<Client>) {
     let _ = socket.set_nodelay(true);
+    let (peer, id) = (client.addr, client.id);
     let span = tracing::info_span!(
         "session",
         conn.id = id,
@@ -55,7 +57,11 @@ pub async fn serve(engine: Arc<PgEngine>, tls: Option<TlsAcceptor>, socket: TcpS
         db = tracing::field::Empty
     );
     async move {
-        let session = match startup::handshake(&engine, tls.as_ref(), socket, peer).await {
+        let handshake = tokio::select! {
+            r = startup::handshake(&engine, tls.as_ref(), socket, peer) => r,
+            _ = client.killed() => return,
+        };
+        let session = match handshake {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
@@ -63,7 +69,9 @@ pub async fn serve(engine: Arc<PgEngine>, tls: Option<TlsAcceptor>, socket: TcpS
                 return;
             }
         };
-        match session.run().await {
+        let (user, database) = session.login();
+        client.set_login(user, database);
+        match session.run(&client).await {
             Ok(()) | Err(SessionError::ClientGone) => tracing::debug!("client disconnected"),
             Err(e @ SessionError::Client(_)) => tracing::info!(error = %e, "session closed"),
             Err(e) => tracing::warn!(error = %e, "session failed"),

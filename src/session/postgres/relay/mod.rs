@@ -18,6 +18,7 @@ use crate::pool::topology::{InUse, Server};
 use crate::pool::{ConnectErrorKind, PoolError, Pooled};
 use crate::protocol::postgres::{self as pg, ProtocolError, messages};
 use crate::route::{self, SessionView};
+use crate::session::clients::{Client, server_key};
 
 mod attach;
 mod effects;
@@ -146,31 +147,52 @@ impl Session {
         }
     }
 
-    /// Runs the session until the client leaves or the proxy shuts down.
-    pub async fn run(mut self) -> Result<(), SessionError> {
-        let result = self.relay().await;
+    /// Who logged in: user name and database.
+    pub fn login(&self) -> (&str, &str) {
+        (&self.user.name, &self.database)
+    }
+
+    /// Runs the session until the client leaves, the proxy shuts down or `client` is killed. The server the
+    /// session holds a backend of is published on `client` whenever it changes.
+    pub async fn run(mut self, client: &Client) -> Result<(), SessionError> {
+        let result = self.relay(client).await;
         self.engine.cancels.remove(self.pid);
         self.finish();
+        client.set_server(None);
         result
     }
 
-    async fn relay(&mut self) -> Result<(), SessionError> {
+    async fn relay(&mut self, registry: &Client) -> Result<(), SessionError> {
         let shutdown = self.engine.shutdown.clone();
+        let kill = registry.kill_token().clone();
+        let mut shown = 0usize;
         loop {
+            let attached = self.backend.as_ref().map_or(0, |a| server_key(a.in_use.server()));
+            if attached != shown {
+                registry.set_server(self.backend.as_ref().map(|a| a.in_use.server()));
+                shown = attached;
+            }
             let event = match &mut self.backend {
                 Some(att) => {
                     let backend = &mut *att.conn;
                     tokio::select! {
                         r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
                         r = backend.stream.read_buf(&mut backend.buf) => Event::Backend(r),
+                        _ = kill.cancelled() => Event::Killed,
                     }
                 }
                 None => tokio::select! {
                     r = self.client.read_buf(&mut self.cbuf) => Event::Client(r),
                     _ = shutdown.cancelled() => Event::Shutdown,
+                    _ = kill.cancelled() => Event::Killed,
                 },
             };
             match event {
+                Event::Killed => {
+                    super::fatal(&mut self.client, "57P01", "terminating connection due to administrator command")
+                        .await;
+                    return Ok(());
+                }
                 Event::Client(Ok(0)) | Event::Client(Err(_)) => return Ok(()),
                 Event::Client(Ok(_)) => {
                     if !self.on_client_data().await? {
@@ -530,6 +552,8 @@ enum Event {
     Client(std::io::Result<usize>),
     Backend(std::io::Result<usize>),
     Shutdown,
+    /// `KILL CLIENT` from the control port.
+    Killed,
 }
 
 /// The text of a NUL-terminated string field, read lossily: classification needs only keywords, and the
