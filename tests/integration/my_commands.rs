@@ -110,6 +110,8 @@ async fn change_user_reauthenticates_and_switches_pools() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_statements_survive_resets_and_carry_long_data() {
+    let cluster = common::my().await;
+    let _replica = cluster.share_replica().await.expect("replica up");
     let p = TestProxy::mysql().await.with(|c| c.pool.max_connections = 2).start().await;
     let mut c = p.my("root", None, None).await;
     c.query_drop("CREATE DATABASE IF NOT EXISTS stmt_db").await.expect("db");
@@ -118,6 +120,8 @@ async fn prepared_statements_survive_resets_and_carry_long_data() {
     let insert = c.prep("INSERT INTO stmt_db.blobs VALUES (?, ?)").await.expect("prepare insert");
     let big = vec![b'z'; 3 * 1024 * 1024];
     c.exec_drop(&insert, (1, big.clone())).await.expect("insert a 3 MiB value");
+    // The SELECT below is prepared on a replica: it must have the table and the row.
+    cluster.sync_replica().await.expect("replica caught up");
     let check = c.prep("SELECT LENGTH(b), MD5(b) = MD5(?) FROM stmt_db.blobs WHERE id = ?").await.expect("prepare");
     let hinted = c.prep("/* switchyard: route=write */ SELECT ? + 1").await.expect("prepare hinted");
     // Other clients take the backends in between, so the statements are re-prepared where needed.
