@@ -330,3 +330,52 @@ async fn scheduler_runs_a_due_job_and_records_it() {
     tokio::time::timeout(Duration::from_secs(10), jobs.wait()).await.expect("jobs stop");
     writer.finished().await;
 }
+
+/// With a running proxy's control port configured and reachable, `optimize` and `monitor` take their figures from
+/// it: the live counters of the statements just sent, and `--cleanup` closes the idle backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_uses_the_running_proxys_control_port() {
+    let _replica = common::pg().await.share_replica().await.expect("replica up");
+    let p = crate::proxy::TestProxy::postgres().await.with(|c| c.listen.admin = "127.0.0.1:0".into()).start().await;
+    let admin = p.handle.admin_addr.expect("control port bound");
+    let c = p.pg("postgres", "postgres").await;
+    for i in 0..3 {
+        c.simple_query(&format!("SELECT {i} AS cli_probe")).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pg = common::pg().await;
+    let config = dir.path().join("proxy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\ndata_dir = \"{}\"\nlog_dir = \"\"\n[listen]\npostgres = \"\"\nmysql = \"\"\nmetrics = \"\"\n\
+             admin = \"{admin}\"\n[[users]]\nname = \"postgres\"\nauth = \"trust\"\n\
+             [postgres]\nprimary = {{ name = \"primary\", addr = \"{}\" }}\n",
+            dir.path().join("data").display(),
+            pg.primary
+        ),
+    )
+    .unwrap();
+
+    let out = switchyard(args(&["optimize", "--metrics", "--cleanup", "--json"], &config)).await;
+    let doc = json_of(&out);
+    assert_eq!(doc["mode"], "control", "{doc}");
+    assert_eq!(
+        (doc["metrics"]["status"].as_str(), doc["cleanup"]["status"].as_str()),
+        (Some("ok"), Some("ok")),
+        "{doc}"
+    );
+    let stats = doc["metrics"]["result"]["SHOW STATS"].as_array().expect("SHOW STATS rows");
+    let select = stats
+        .iter()
+        .find(|r| r["engine"] == "postgres" && r["type"] == "select")
+        .unwrap_or_else(|| panic!("postgres select row: {stats:?}"));
+    assert_eq!(select["total_queries"], "3", "{select}");
+    let pools = p.handle.postgres.as_ref().unwrap().pools();
+    assert!(pools.iter().all(|(.., pool)| pool.stats().idle == 0), "--cleanup closed the idle backends");
+
+    let out = switchyard(args(&["monitor", "--json"], &config)).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("monitor --json parses");
+    assert!(doc.to_string().contains("postgres"), "{doc}");
+}
