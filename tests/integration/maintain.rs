@@ -336,7 +336,14 @@ async fn scheduler_runs_a_due_job_and_records_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_uses_the_running_proxys_control_port() {
     let _replica = common::pg().await.share_replica().await.expect("replica up");
-    let p = crate::proxy::TestProxy::postgres().await.with(|c| c.listen.admin = "127.0.0.1:0".into()).start().await;
+    let p = crate::proxy::TestProxy::postgres()
+        .await
+        .with(|c| {
+            c.listen.admin = "127.0.0.1:0".into();
+            c.monitor.slow_threshold_ms.insert("select".into(), 0);
+        })
+        .start()
+        .await;
     let admin = p.handle.admin_addr.expect("control port bound");
     let c = p.pg("postgres", "postgres").await;
     for i in 0..3 {
@@ -371,8 +378,25 @@ async fn cli_uses_the_running_proxys_control_port() {
         .find(|r| r["engine"] == "postgres" && r["type"] == "select")
         .unwrap_or_else(|| panic!("postgres select row: {stats:?}"));
     assert_eq!(select["total_queries"], "3", "{select}");
+    assert_eq!(select["slow_queries"], "3", "{select}");
     let pools = p.handle.postgres.as_ref().unwrap().pools();
     assert!(pools.iter().all(|(.., pool)| pool.stats().idle == 0), "--cleanup closed the idle backends");
+
+    // --explain: the slowest digests' plans (EXPLAIN DIGEST) and the suggestions, through the control port.
+    c.simple_query("SELECT * FROM pg_class").await.unwrap();
+    p.handle.telemetry.settle().await; // explained and stored
+    let out = switchyard(args(&["optimize", "--explain", "--json"], &config)).await;
+    let doc = json_of(&out);
+    assert_eq!(doc["explain"]["status"], "ok", "{doc}");
+    let result = doc["explain"]["result"].as_object().expect("explain result");
+    let plans: Vec<&Value> = result.iter().filter(|(k, _)| k.starts_with("EXPLAIN DIGEST")).map(|(_, v)| v).collect();
+    assert!(!plans.is_empty(), "{doc}");
+    assert!(
+        plans.iter().any(|rows| rows.as_array().unwrap().iter().any(|r| r["item"] == "plan")),
+        "a plan among {plans:?}"
+    );
+    let suggestions = result["SHOW SUGGESTIONS"].as_array().expect("suggestions");
+    assert!(suggestions.iter().any(|s| s["rule"] == "select_star" && s["table"] == "pg_class"), "{suggestions:?}");
 
     let out = switchyard(args(&["monitor", "--json"], &config)).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
