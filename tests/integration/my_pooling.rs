@@ -6,7 +6,7 @@
 use mysql_async::prelude::Queryable;
 
 use crate::common;
-use crate::proxy::TestProxy;
+use crate::proxy::{TestProxy, my_code};
 
 const CLIENTS: i64 = 50;
 const TRANSACTIONS: i64 = 200;
@@ -111,4 +111,34 @@ async fn session_variables_and_database_follow_the_client() {
     a.reset().await.expect("COM_RESET_CONNECTION");
     let mode: Option<String> = a.query_first("/* switchyard: route=write */ SELECT @@sql_mode").await.expect("mode");
     assert!(!mode.unwrap_or_default().contains("ANSI_QUOTES"), "reset clears a's variables");
+}
+
+/// A client without a current database never works in the one a previous client left selected on a shared
+/// backend: it gets a neutral schema (as ProxySQL's default_schema), so an unqualified table is not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_a_database_does_not_inherit_another_clients() {
+    let p = TestProxy::mysql()
+        .await
+        .with(|c| {
+            c.pool.max_connections = 1;
+            c.routing.primary_reads = true;
+            c.mysql.replicas.clear();
+        })
+        .start()
+        .await;
+    let mut a = p.my("root", None, None).await;
+    a.query_drop("USE mysql").await.expect("USE");
+    let n: Option<i64> = a.query_first("SELECT COUNT(*) FROM user").await.expect("a reads mysql.user");
+    assert!(n.unwrap_or(0) > 0);
+    let mut b = p.my("root", None, None).await;
+    let db: Option<Option<String>> = b.query_first("SELECT DATABASE()").await.expect("b's database");
+    assert_ne!(db.flatten().as_deref(), Some("mysql"), "b sees a's database");
+    let err = b.query_drop("SELECT COUNT(*) FROM user").await.expect_err("unqualified table of a's database");
+    assert!(matches!(my_code(&err), Some(1046 | 1109 | 1146)), "{err}");
+    // a keeps its own database on the same (only) backend.
+    let db: Option<String> = a.query_first("SELECT DATABASE()").await.expect("a's database");
+    assert_eq!(db.as_deref(), Some("mysql"));
+    assert_eq!(p.my_max_active_seen("primary"), 1, "one shared backend");
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
 }

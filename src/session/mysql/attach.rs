@@ -19,9 +19,14 @@ use crate::protocol::mysql::framer::write_packet;
 use crate::protocol::mysql::reply::ReplyKind;
 use crate::route::{self, SessionView};
 
+use super::backend::BackendDb;
 use super::backend::{BackendStmt, MyBackend, exchange, server_code};
 use super::relay::{Attached, Session};
 use super::release::clear_backend_state;
+
+/// The schema a backend is switched to for a client without a current database, when a previous client left
+/// another one selected.
+pub const NO_DATABASE_SCHEMA: &str = "information_schema";
 use super::{ClientError, SessionError};
 
 impl Session {
@@ -129,7 +134,8 @@ impl Session {
         Ok(Err(error))
     }
 
-    /// Brings the attached backend's session variables and database in line with the client's. A database the
+    /// Brings the attached backend's session variables and database in line with the client's (see
+    /// [`NO_DATABASE_SCHEMA`] for a client without one). A database the
     /// backend refuses is the client's error; anything else failing means the backend is unusable.
     async fn sync_state(&mut self) -> Result<Option<ClientError>, ProtocolError> {
         let Session { backend, state, .. } = self;
@@ -154,9 +160,15 @@ impl Session {
             }
             conn.sets_fingerprint = want;
         }
-        if let Some(db) = &state.database
-            && conn.database.as_deref() != Some(db.as_str())
-        {
+        if !conn.database.is(state.database.as_deref()) {
+            // A backend cannot go back to "no database" short of a new login. A client that has none gets a
+            // neutral schema instead of the one a previous client left selected (ProxySQL's default_schema does
+            // the same): its unqualified table names then fail as they would on a fresh connection.
+            let (db, selected) = match &state.database {
+                Some(db) => (db.as_str(), BackendDb::Named(db.clone())),
+                None if conn.database == BackendDb::Named(NO_DATABASE_SCHEMA.into()) => return Ok(None),
+                None => (NO_DATABASE_SCHEMA, BackendDb::Named(NO_DATABASE_SCHEMA.into())),
+            };
             let mut payload = Vec::with_capacity(db.len() + 1);
             payload.push(COM_INIT_DB);
             payload.extend_from_slice(db.as_bytes());
@@ -164,7 +176,7 @@ impl Session {
             if let Some(e) = s.error {
                 return Ok(Some(e.into()));
             }
-            conn.database = Some(db.clone());
+            conn.database = selected;
         }
         Ok(None)
     }

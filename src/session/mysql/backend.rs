@@ -67,12 +67,34 @@ pub struct MyBackend {
     pub statements: LruCache<u64, BackendStmt>,
     /// Fingerprint of the session variables applied (0 = server defaults).
     pub sets_fingerprint: u64,
-    /// The current database, when known.
-    pub database: Option<String>,
+    /// The current database as far as the proxy knows.
+    pub database: BackendDb,
     /// The server it is connected to.
     pub server: Arc<Server>,
     /// When it was last used.
     pub last_used: Instant,
+}
+
+/// Which database a backend connection has selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendDb {
+    /// None: a fresh connection (Switchyard logs in without a database).
+    NoneSelected,
+    /// This one, selected by COM_INIT_DB or `USE` through the proxy.
+    Named(String),
+    /// Not known (after COM_RESET_CONNECTION): the next client's database is selected again.
+    Unknown,
+}
+
+impl BackendDb {
+    /// True when `want` (a client's current database) is what the backend has selected.
+    pub fn is(&self, want: Option<&str>) -> bool {
+        match (self, want) {
+            (BackendDb::NoneSelected, None) => true,
+            (BackendDb::Named(have), Some(want)) => have == want,
+            _ => false,
+        }
+    }
 }
 
 impl MyConnector {
@@ -104,7 +126,7 @@ impl MyConnector {
             caps: hs.caps,
             statements: LruCache::new(cap),
             sets_fingerprint: 0,
-            database: None,
+            database: BackendDb::NoneSelected,
             server: self.server.clone(),
             last_used: Instant::now(),
         })

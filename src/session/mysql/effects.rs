@@ -10,6 +10,7 @@ use crate::classify::{Classification, SessionEffect};
 use crate::protocol::mysql::StatusFlags;
 use crate::protocol::mysql::reply::Summary;
 
+use super::backend::BackendDb;
 use super::relay::Session;
 use super::state::ClientStmt;
 
@@ -77,7 +78,7 @@ impl Session {
                 if let Some(att) = &mut self.backend {
                     att.conn.statements.clear();
                     att.conn.sets_fingerprint = 0;
-                    att.conn.database = None;
+                    att.conn.database = BackendDb::Unknown;
                 }
             }
         }
@@ -98,7 +99,7 @@ impl Session {
 
     fn set_database(&mut self, name: String) {
         if let Some(att) = &mut self.backend {
-            att.conn.database = Some(name.clone());
+            att.conn.database = BackendDb::Named(name.clone());
         }
         self.state.database = Some(name);
     }

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use crate::pool::Pooled;
 use crate::protocol::mysql::reply::{ReplyKind, ReplyTracker};
 
-use super::backend::{MyBackend, MyConnector, exchange};
+use super::backend::{BackendDb, MyBackend, MyConnector, exchange};
 use super::effects::Effect;
 use super::relay::{Inflight, Session};
 use super::{ClientError, SessionError};
@@ -135,9 +135,9 @@ pub(super) async fn reset_and_release(mut conn: Pooled<MyConnector>) {
 }
 
 /// What a backend knows after COM_RESET_CONNECTION: no statements, default variables; its database is treated
-/// as unknown.
+/// as unknown, so the next client's is selected again.
 pub(super) fn clear_backend_state(conn: &mut MyBackend) {
     conn.statements.clear();
     conn.sets_fingerprint = 0;
-    conn.database = None;
+    conn.database = BackendDb::Unknown;
 }
