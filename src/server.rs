@@ -394,6 +394,7 @@ async fn start_mysql(
     })?;
     let addr = listener.local_addr().ok();
     let engine = MyEngine::new(config.clone(), drain.clone(), monitor.clone());
+    let _ = engine.clients.set(registry.clone());
     spawn_health(engine.topology.clone(), Arc::new(my_probe(config)), config.health.clone(), hard.clone());
     tracing::info!(addr = ?addr, "mysql listener ready");
     let (e, t) = (engine.clone(), tls.clone());

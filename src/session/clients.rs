@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -36,6 +36,9 @@ pub struct Client {
     /// compared with the topology's servers, never dereferenced.
     server: AtomicUsize,
     kill: CancellationToken,
+    /// A `KILL QUERY` for this client is pending: the session cancels its statement in flight, if any.
+    cancel: AtomicBool,
+    cancel_notify: tokio::sync::Notify,
 }
 
 impl Client {
@@ -49,6 +52,8 @@ impl Client {
             login: OnceLock::new(),
             server: AtomicUsize::new(0),
             kill: CancellationToken::new(),
+            cancel: AtomicBool::new(false),
+            cancel_notify: tokio::sync::Notify::new(),
         }
     }
 
@@ -90,6 +95,23 @@ impl Client {
     /// Resolves when [`Client::kill`] was called.
     pub async fn killed(&self) {
         self.kill.cancelled().await;
+    }
+
+    /// Asks the session to cancel the statement it is running (MySQL `KILL QUERY`). The session does it itself,
+    /// while it still holds the backend, so the kill can never reach a backend another client got since.
+    pub fn request_cancel(&self) {
+        self.cancel.store(true, Ordering::Release);
+        self.cancel_notify.notify_one();
+    }
+
+    /// Resolves after [`Client::request_cancel`] (possibly spuriously: check [`Client::take_cancel`]).
+    pub async fn cancel_notified(&self) {
+        self.cancel_notify.notified().await;
+    }
+
+    /// Takes a pending cancel request.
+    pub fn take_cancel(&self) -> bool {
+        self.cancel.swap(false, Ordering::AcqRel)
     }
 
     /// The kill token, for sessions that select on it.

@@ -191,11 +191,47 @@ async fn no_backend_reachable_is_a_clear_error() {
     assert!(refused, "the proxy keeps answering");
 }
 
+/// KILL names the proxy's connection ids (the greeting's, `conn.id()`): `KILL QUERY` cancels that client's
+/// statement in flight and leaves its connection, `KILL` ends the connection; unknown ids, other users' connections
+/// and unsupported forms get the server's errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_by_id_is_refused_because_ids_are_the_proxys() {
+async fn kill_maps_proxy_connection_ids() {
+    let _replica = crate::common::my().await.share_replica().await.expect("replica up");
     let p = TestProxy::mysql().await.start().await;
-    let mut c = p.my("root", None, None).await;
-    let e = c.query_drop("/* admin */ KILL QUERY 1").await.expect_err("refused");
+    let mut victim = p.my("root", None, None).await;
+    let mut killer = p.my("root", None, None).await;
+    let id = victim.id();
+    assert_ne!(id, killer.id());
+
+    let started = std::time::Instant::now();
+    let sleeper = tokio::spawn(async move {
+        let r = victim.query_first::<i64, _>("SELECT SLEEP(20)").await;
+        (victim, r)
+    });
+    // Wait until the victim's statement is running on a backend.
+    let running = crate::proxy::eventually(std::time::Duration::from_secs(10), || async {
+        p.handle.clients.get(u64::from(id)).is_some_and(|c| c.active())
+    })
+    .await;
+    assert!(running, "the victim's SLEEP reached a backend");
+    killer.query_drop(format!("KILL QUERY {id}")).await.expect("KILL QUERY");
+    let (mut victim, r) = sleeper.await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "cancelled, not slept out: {r:?}");
+    match r {
+        Ok(v) => assert_eq!(v, Some(1), "an interrupted SLEEP returns 1"),
+        Err(e) => assert_eq!(my_code(&e), Some(1317), "{e}"),
+    }
+    assert_eq!(victim.query_first::<i64, _>("SELECT 8").await.expect("the connection survives"), Some(8));
+
+    let e = killer.query_drop("KILL 999999").await.expect_err("unknown id");
+    assert_eq!(my_code(&e), Some(1094), "{e}");
+    let e = killer.query_drop("KILL USER root").await.expect_err("unsupported form");
     assert_eq!(my_code(&e), Some(1235), "{e}");
-    assert_eq!(c.query_first::<i64, _>("SELECT 8").await.expect("session goes on"), Some(8));
+    let mut other = p.my("app", Some("app-secret"), None).await;
+    let e = other.query_drop(format!("KILL {id}")).await.expect_err("another user's connection");
+    assert_eq!(my_code(&e), Some(1095), "{e}");
+
+    killer.query_drop(format!("KILL CONNECTION {id}")).await.expect("KILL CONNECTION");
+    assert!(victim.query_drop("SELECT 1").await.is_err(), "the victim's connection is closed");
+    assert_eq!(killer.query_first::<i64, _>("SELECT 9").await.expect("the killer goes on"), Some(9));
 }

@@ -164,6 +164,25 @@ pub fn server_code(e: &ConnectError) -> Option<(u16, String)> {
     Some((code.parse().ok()?, state.to_string()))
 }
 
+impl MyConnector {
+    /// Cancels the statement running on backend thread `thread` (`KILL QUERY`) from a connection of its own,
+    /// bounded by `timeout`.
+    pub async fn kill_query(&self, thread: u32, timeout: std::time::Duration) -> Result<(), String> {
+        let run = async {
+            let mut conn = self.open().await.map_err(|e| e.message)?;
+            let mut payload = Vec::with_capacity(24);
+            payload.push(crate::protocol::mysql::command::COM_QUERY);
+            payload.extend_from_slice(format!("KILL QUERY {thread}").as_bytes());
+            let s = exchange(&mut conn, &payload, ReplyKind::Query).await.map_err(|e| e.to_string())?;
+            match s.error {
+                Some(e) => Err(format!("{} ({})", e.message, e.code)),
+                None => Ok(()),
+            }
+        };
+        tokio::time::timeout(timeout, run).await.map_err(|_| format!("KILL QUERY timed out after {timeout:?}"))?
+    }
+}
+
 impl Connector for MyConnector {
     type Conn = MyBackend;
 

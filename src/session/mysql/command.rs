@@ -45,12 +45,14 @@ impl Session {
         match cmd {
             Command::Quit => return Ok(false),
             Command::Ping => self.ok(reply),
-            Command::Query(sql) if starts_with_kill(sql) => {
-                // Proxy connection ids are not backend thread ids: a forwarded KILL could end an unrelated
-                // client's backend thread.
-                let msg = "KILL through Switchyard is not supported: connection ids are the proxy's, not the server's";
-                ClientError::new(1235, "42000", msg).write(&mut self.out, reply);
-            }
+            Command::Query(sql) if starts_with_kill(sql) => match parse_kill(sql) {
+                Some((what, id)) => self.kill(what, id, reply),
+                None => {
+                    let msg = "Switchyard maps KILL [CONNECTION | QUERY] <id> (ids as SHOW PROCESSLIST on the proxy's \
+                               connections: CONNECTION_ID() of the greeting); other KILL forms are not supported";
+                    ClientError::new(1235, "42000", msg).write(&mut self.out, reply);
+                }
+            },
             Command::Query(sql) => {
                 let started = self.engine.monitor.enabled().then(Instant::now);
                 let text: Arc<str> = Arc::from(String::from_utf8_lossy(sql));
@@ -104,10 +106,7 @@ impl Session {
                     self.forward(&payload, ReplyKind::Simple, Effect::None, None);
                 }
             }
-            Command::ProcessKill(_) => {
-                let msg = "This version of MariaDB doesn't yet support 'COM_PROCESS_KILL through Switchyard'";
-                ClientError::new(1235, "42000", msg).write(&mut self.out, reply);
-            }
+            Command::ProcessKill(id) => self.kill(Kill::Connection, u64::from(id), reply),
             Command::Other(..) => {
                 if self.attach_role_or_tell(Role::Write, reply).await? {
                     self.forward(&payload, ReplyKind::Query, Effect::None, None);
@@ -314,25 +313,83 @@ impl Session {
     }
 }
 
-/// True when the statement's first keyword (after white space and comments) is `KILL`.
-fn starts_with_kill(sql: &[u8]) -> bool {
+/// What a KILL ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    /// The connection (`KILL [CONNECTION] id`, COM_PROCESS_KILL).
+    Connection,
+    /// The statement it is running (`KILL QUERY id`).
+    Query,
+}
+
+impl Session {
+    /// KILL of a proxy connection id (the id in the client's greeting, as `SHOW CLIENTS` lists it). Proxy ids
+    /// are not backend thread ids, so the statement is never forwarded: the connection is ended through the
+    /// client registry, and `KILL QUERY` asks the target session to cancel its own statement in flight (it does
+    /// so while it still holds that backend). Only the same user may kill a connection, as on the server.
+    fn kill(&mut self, what: Kill, id: u64, reply: u8) {
+        let target = self.engine.clients.get().and_then(|c| c.get(id)).filter(|c| c.engine == "mysql");
+        match target {
+            None => ClientError::new(1094, "HY000", format!("Unknown thread id: {id}")).write(&mut self.out, reply),
+            Some(t) if t.login().map(|(user, _)| user) != Some(self.user.name.as_str()) => {
+                ClientError::new(1095, "HY000", format!("You are not owner of thread {id}")).write(&mut self.out, reply)
+            }
+            Some(t) => {
+                match what {
+                    Kill::Connection => t.kill(),
+                    Kill::Query => t.request_cancel(),
+                }
+                self.ok(reply);
+            }
+        }
+    }
+}
+
+/// `KILL [HARD | SOFT] [CONNECTION | QUERY] <id>`: what and whom. `None` for other forms (`KILL QUERY ID`,
+/// `KILL USER`) or a malformed id.
+fn parse_kill(sql: &[u8]) -> Option<(Kill, u64)> {
+    let text = std::str::from_utf8(skip_leading_comments(sql)?).ok()?.to_ascii_lowercase();
+    let mut words =
+        text.strip_prefix("kill")?.split_ascii_whitespace().map(|w| w.trim_end_matches(';')).filter(|w| !w.is_empty());
+    let mut word = words.next()?;
+    if word == "hard" || word == "soft" {
+        word = words.next()?;
+    }
+    let what = match word {
+        "connection" => {
+            word = words.next()?;
+            Kill::Connection
+        }
+        "query" => {
+            word = words.next()?;
+            Kill::Query
+        }
+        _ => Kill::Connection,
+    };
+    let id = word.parse().ok()?;
+    words.next().is_none().then_some((what, id))
+}
+
+/// `sql` after leading white space and comments (`None` when a comment is not closed).
+fn skip_leading_comments(sql: &[u8]) -> Option<&[u8]> {
     let mut rest = sql;
     loop {
         rest = rest.trim_ascii_start();
         if let Some(r) = rest.strip_prefix(b"/*") {
-            match r.windows(2).position(|w| w == b"*/") {
-                Some(end) => rest = &r[end + 2..],
-                None => return false,
-            }
+            let end = r.windows(2).position(|w| w == b"*/")?;
+            rest = &r[end + 2..];
         } else if rest.starts_with(b"--") || rest.starts_with(b"#") {
-            match rest.iter().position(|b| *b == b'\n') {
-                Some(end) => rest = &rest[end + 1..],
-                None => return false,
-            }
+            let end = rest.iter().position(|b| *b == b'\n')?;
+            rest = &rest[end + 1..];
         } else {
-            break;
+            return Some(rest);
         }
     }
+}
+
+/// True when the statement's first keyword (after white space and comments) is `KILL`.
+fn starts_with_kill(sql: &[u8]) -> bool {
+    let Some(rest) = skip_leading_comments(sql) else { return false };
     rest.len() >= 4
         && rest[..4].eq_ignore_ascii_case(b"kill")
         && rest.get(4).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
@@ -340,7 +397,24 @@ fn starts_with_kill(sql: &[u8]) -> bool {
 
 #[cfg(test)]
 mod kill_tests {
-    use super::starts_with_kill;
+    use super::{Kill, parse_kill, starts_with_kill};
+
+    #[test]
+    fn kill_forms_name_what_and_whom() {
+        for (sql, want) in [
+            ("KILL 5", Some((Kill::Connection, 5))),
+            ("/* kill it */ KILL 9", Some((Kill::Connection, 9))),
+            ("kill connection 7;", Some((Kill::Connection, 7))),
+            ("/* c */ KILL QUERY 12", Some((Kill::Query, 12))),
+            ("KILL HARD QUERY 3", Some((Kill::Query, 3))),
+            ("KILL QUERY ID 3", None),
+            ("KILL USER bob", None),
+            ("KILL 5 6", None),
+            ("KILL", None),
+        ] {
+            assert_eq!(parse_kill(sql.as_bytes()), want, "{sql}");
+        }
+    }
 
     #[test]
     fn kill_is_recognised_behind_comments_only_as_a_keyword() {

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::monitor::Monitor;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +45,8 @@ pub struct MyEngine {
     pub classifier: Classifier,
     pools: Mutex<HashMap<PoolKey, Arc<MyPool>>>,
     greeting: Mutex<Option<(Arc<str>, CapabilityFlags)>>,
-    next_conn_id: AtomicU32,
+    /// Live clients of both engines (for `KILL <id>`), set once by the server.
+    pub clients: std::sync::OnceLock<Arc<crate::session::clients::Clients>>,
     /// Cancelled when the proxy starts draining.
     pub shutdown: CancellationToken,
     /// The query monitor sessions report statements to.
@@ -73,7 +73,7 @@ impl MyEngine {
             config: arc_swap::ArcSwap::new(config),
             pools: Mutex::new(HashMap::new()),
             greeting: Mutex::new(None),
-            next_conn_id: AtomicU32::new(1),
+            clients: std::sync::OnceLock::new(),
             shutdown,
             monitor,
             pauses: crate::pool::Pauses::default(),
@@ -98,11 +98,6 @@ impl MyEngine {
             pool.resize(PoolConfig::from_settings(&config.pool, max));
         }
         self.config.store(config);
-    }
-
-    /// A fresh connection id for a new session's greeting.
-    pub fn next_conn_id(&self) -> u32 {
-        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The version string and the capabilities to offer clients: the primary's, learnt once from its greeting

@@ -112,7 +112,7 @@ pub async fn serve(engine: Arc<MyEngine>, tls: Option<TlsAcceptor>, socket: TcpS
     );
     async move {
         let handshake = tokio::select! {
-            r = startup::handshake(&engine, tls.as_ref(), socket, peer) => r,
+            r = startup::handshake(&engine, tls.as_ref(), socket, peer, id) => r,
             _ = client.killed() => return,
         };
         let session = match handshake {

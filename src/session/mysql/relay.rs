@@ -109,6 +109,10 @@ impl Session {
         let kill = registry.kill_token().clone();
         let mut shown = 0usize;
         loop {
+            if self.inflight.is_none() {
+                // A KILL QUERY that found this client idle cancels nothing, not its next statement.
+                registry.take_cancel();
+            }
             if !self.on_client_data().await? {
                 return Ok(());
             }
@@ -132,6 +136,7 @@ impl Session {
                         r = self.client.read_buf(&mut self.cbuf), if read_client => Event::Client(r),
                         r = conn.stream.read_buf(&mut conn.buf) => Event::Backend(r),
                         _ = kill.cancelled() => Event::Killed,
+                        _ = registry.cancel_notified(), if self.inflight.is_some() => Event::Cancel,
                     }
                 }
                 None => tokio::select! {
@@ -141,6 +146,7 @@ impl Session {
                 },
             };
             match event {
+                Event::Cancel => self.cancel_inflight(registry).await,
                 Event::Killed => {
                     let seq = 0;
                     super::fatal(&mut self.client, seq, &ClientError::new(1927, "70100", "Connection was killed"))
@@ -322,6 +328,23 @@ impl Session {
         Ok(())
     }
 
+    /// Answers a pending `KILL QUERY` for this client: while this session still holds the backend running the
+    /// statement (so the id cannot name another client's backend), `KILL QUERY <thread>` is sent to the server
+    /// from a side connection. The statement's error reply then reaches the client as usual.
+    async fn cancel_inflight(&mut self, registry: &Client) {
+        if !registry.take_cancel() || self.inflight.is_none() {
+            return;
+        }
+        let Some(att) = &self.backend else { return };
+        let pool = self.engine.pool(att._use.server(), &self.user, self.caps, self.charset);
+        let timeout = self.engine.config().pool.connect_timeout;
+        let thread = att.conn.conn_id;
+        match pool.connector().kill_query(thread, timeout).await {
+            Ok(()) => tracing::info!(thread, "statement cancelled by KILL QUERY"),
+            Err(e) => tracing::warn!(thread, error = %e, "KILL QUERY failed"),
+        }
+    }
+
     /// Queues `payload` as a command for the attached backend and records the reply expected.
     pub(super) fn send(&mut self, payload: &[u8], inflight: Inflight) {
         let att = self.backend.as_mut().expect("caller attached a backend");
@@ -334,6 +357,8 @@ enum Event {
     Client(std::io::Result<usize>),
     Backend(std::io::Result<usize>),
     Shutdown,
+    /// A `KILL QUERY` for this client arrived (from another connection).
+    Cancel,
     /// `KILL CLIENT` from the control port.
     Killed,
 }

@@ -32,19 +32,22 @@ use super::{ClientError, SessionError, fatal};
 /// utf8mb4_general_ci, announced in the greeting (clients pick their own in the response).
 const GREETING_CHARSET: u8 = 45;
 
-/// Runs the connection phase of a new client. `Ok(None)`: the client was refused (and told) or left.
+/// Runs the connection phase of a new client. `Ok(None)`: the client was refused (and told) or left. The
+/// connection id the client is given is `id`, its id in the client registry (`SHOW CLIENTS`, `KILL <id>`).
 pub async fn handshake(
     engine: &Arc<MyEngine>,
     tls: Option<&TlsAcceptor>,
     socket: tokio::net::TcpStream,
     peer: SocketAddr,
+    id: u64,
 ) -> Result<Option<Session>, SessionError> {
     let config = engine.config();
     let (version, mut offered) = engine.greeting().await;
     offered.set(CapabilityFlags::CLIENT_SSL, tls.is_some());
     let mut hs = ServerHandshake::new(AuthMethod::NativePassword, offered, 64 * 1024);
     let mut out = BytesMut::with_capacity(256);
-    let conn_id = engine.next_conn_id();
+    // Registry ids count from 1 for both engines together; beyond u32 they wrap, as server thread ids do.
+    let conn_id = (id & u64::from(u32::MAX)) as u32;
     hs.greeting(&mut out, conn_id, &version, GREETING_CHARSET, StatusFlags::SERVER_STATUS_AUTOCOMMIT);
     let mut stream = ClientStream::Plain(socket);
     stream.write_all(&out).await?;
