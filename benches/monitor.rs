@@ -19,8 +19,7 @@ fn bench(c: &mut Criterion) {
     let frame = Bytes::from(format!("Q\0\0\0\0{SQL}\0"));
     let class = Arc::new(classify_uncached(Dialect::Postgres, SQL));
     let server = Arc::new(Server::new(&ServerConfig { name: "p".into(), addr: "x:1".into(), weight: 1 }, Role::Read));
-    let info =
-        Arc::new(SessionInfo { client_id: 1, user: "app".into(), database: "db".into(), engine: Dialect::Postgres });
+    let info = Arc::new(SessionInfo::new(1, "app", "db", Dialect::Postgres));
     let monitor = Monitor::new(&config::Monitor { event_queue: 1 << 20, ..config::Monitor::default() });
 
     // Per statement on the data path: two clock reads, the probe, the event, one queue push. The queue is

@@ -338,7 +338,7 @@ impl State {
                 micros: u64::try_from(e.total.as_micros()).unwrap_or(u64::MAX),
                 at: chrono::Utc::now(),
                 user: e.session.user.clone(),
-                database: e.session.database.clone(),
+                database: e.session.database().to_string(),
             });
         }
         if !slow {
@@ -358,7 +358,7 @@ impl State {
             backend: e.server.name.clone(),
             backend_addr: e.server.addr.clone(),
             user: e.session.user.clone(),
-            database: e.session.database.clone(),
+            database: e.session.database().to_string(),
             rows: e.rows,
             error: e.error.as_deref().map(str::to_string),
             tables: e.class.tables.clone(),
@@ -395,12 +395,7 @@ mod tests {
     fn event(client: u64, sql: &'static str, ms: u64) -> QueryEvent {
         let server = ServerConfig { name: "primary".into(), addr: "127.0.0.1:1".into(), weight: 1 };
         QueryEvent {
-            session: Arc::new(SessionInfo {
-                client_id: client,
-                user: "app".into(),
-                database: "db".into(),
-                engine: Dialect::Postgres,
-            }),
+            session: Arc::new(SessionInfo::new(client, "app", "db", Dialect::Postgres)),
             class: Arc::new(classify_uncached(Dialect::Postgres, sql)),
             text: Text::Frame { bytes: Bytes::from_static(sql.as_bytes()), start: 0, end: sql.len() },
             params: Params::None,

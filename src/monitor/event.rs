@@ -11,17 +11,39 @@ use bytes::Bytes;
 use crate::classify::{Classification, Dialect};
 use crate::pool::topology::Server;
 
-/// Who ran a statement: fixed for the life of a session, shared by all its events.
+/// Who ran a statement, shared by all the events of one session. Only the current database changes (MySQL
+/// `USE` / COM_INIT_DB), rarely, so it is swapped rather than copied into every event.
 #[derive(Debug)]
 pub struct SessionInfo {
     /// The proxy's id for the client connection (PostgreSQL backend pid / MySQL connection id it was given).
     pub client_id: u64,
     /// Login user.
     pub user: String,
-    /// Database at login.
-    pub database: String,
     /// The engine.
     pub engine: Dialect,
+    database: arc_swap::ArcSwap<String>,
+}
+
+impl SessionInfo {
+    /// A session of `user` in `database` (empty: none).
+    pub fn new(client_id: u64, user: &str, database: &str, engine: Dialect) -> SessionInfo {
+        SessionInfo {
+            client_id,
+            user: user.to_string(),
+            engine,
+            database: arc_swap::ArcSwap::from_pointee(database.to_string()),
+        }
+    }
+
+    /// The session's current database (empty: none).
+    pub fn database(&self) -> Arc<String> {
+        self.database.load_full()
+    }
+
+    /// Records a change of the current database.
+    pub fn set_database(&self, database: &str) {
+        self.database.store(Arc::new(database.to_string()));
+    }
 }
 
 /// Where the statement text is.

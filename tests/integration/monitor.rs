@@ -92,6 +92,13 @@ async fn my_thresholds_per_type_and_from_the_seed_variable() {
     p.handle.monitor.reset();
     c.query_drop(update).await.unwrap();
     assert!(p.handle.monitor.slow_queries(100).is_empty(), "0.6 s is under the raised threshold");
+
+    // The slow log names the database the client is in now (after USE), as EXPLAIN needs it.
+    c.query_drop("USE mon_my").await.unwrap();
+    p.handle.monitor.set_threshold("select", Duration::ZERO);
+    c.query_drop("SELECT 1 AS in_db").await.unwrap();
+    let q = &p.handle.monitor.slow_queries(1)[0];
+    assert_eq!((q.sql.as_str(), q.database.as_str(), q.user.as_str()), ("SELECT 1 AS in_db", "mon_my", "root"));
     c.disconnect().await.unwrap();
 }
 

@@ -101,6 +101,7 @@ impl Session {
         if let Some(att) = &mut self.backend {
             att.conn.database = BackendDb::Named(name.clone());
         }
+        self.info.set_database(&name);
         self.state.database = Some(name);
     }
 }

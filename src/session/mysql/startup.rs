@@ -78,12 +78,12 @@ pub async fn handshake(
         return Ok(None);
     };
     let mode = user.pool_mode.unwrap_or(config.pool.mode);
-    let info = Arc::new(crate::monitor::SessionInfo {
-        client_id: u64::from(conn_id),
-        user: user.name.clone(),
-        database: database.clone().unwrap_or_default(),
-        engine: crate::classify::Dialect::MySql,
-    });
+    let info = Arc::new(crate::monitor::SessionInfo::new(
+        u64::from(conn_id),
+        &user.name,
+        database.as_deref().unwrap_or_default(),
+        crate::classify::Dialect::MySql,
+    ));
     let mut session = Session {
         engine: engine.clone(),
         client: stream,
@@ -203,6 +203,12 @@ impl Session {
         else {
             return Ok(false);
         };
+        self.info = Arc::new(crate::monitor::SessionInfo::new(
+            self.info.client_id,
+            &user.name,
+            self.state.database.as_deref().unwrap_or_default(),
+            crate::classify::Dialect::MySql,
+        ));
         self.user = Arc::new(user);
         let seq = self.hs.seq;
         match self.check_backend().await? {

@@ -109,12 +109,7 @@ impl Session {
     pub fn new(engine: Arc<PgEngine>, client: ClientStream, login: Login) -> Session {
         let Login { user, database, pid, cancel, session_mode, state } = login;
         let max_message = engine.config().general.max_message_size;
-        let info = Arc::new(SessionInfo {
-            client_id: u64::from(pid.unsigned_abs()),
-            user: user.name.clone(),
-            database: database.clone(),
-            engine: Dialect::Postgres,
-        });
+        let info = Arc::new(SessionInfo::new(u64::from(pid.unsigned_abs()), &user.name, &database, Dialect::Postgres));
         Session {
             engine,
             client,
