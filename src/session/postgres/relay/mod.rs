@@ -313,14 +313,7 @@ impl Session {
                     self.skip_to_sync = true;
                     return Ok(());
                 }
-                match &stmt {
-                    Some(s) => {
-                        self.ensure_prepared(s.key, &s.parse);
-                        pg::messages::rename_statement(&frame, &shared_name(s.key), &mut self.out_b)
-                            .map_err(client_err)?;
-                    }
-                    None => self.out_b.extend_from_slice(&frame),
-                }
+                self.forward_naming(stmt.as_deref(), &frame)?;
                 if let Some((c, _)) = &bound {
                     self.note_sent(c);
                 }
@@ -338,14 +331,7 @@ impl Session {
                     self.skip_to_sync = true;
                     return Ok(());
                 }
-                match &stmt {
-                    Some(s) => {
-                        self.ensure_prepared(s.key, &s.parse);
-                        pg::messages::rename_statement(&frame, &shared_name(s.key), &mut self.out_b)
-                            .map_err(client_err)?;
-                    }
-                    None => self.out_b.extend_from_slice(&frame),
-                }
+                self.forward_naming(stmt.as_deref(), &frame)?;
                 self.pending.push(Expect::plain(Sent::Describe, Action::Forward));
             }
             b'E' => {

@@ -3,6 +3,7 @@
 //! gets the Parse injected first; the per-connection statement limit closes the least recently used.
 
 use super::*;
+use crate::session::postgres::state::Statement;
 
 impl Session {
     pub(super) async fn on_parse(&mut self, frame: &Bytes) -> Result<(), SessionError> {
@@ -59,6 +60,21 @@ impl Session {
     }
 
     /// Makes sure the attached backend has the shared statement `key`, injecting its Parse if not.
+    /// Queues a Bind or Describe for the backend: renamed to the shared name (after making sure the backend has
+    /// the statement) when it names one of the client's statements, as sent otherwise.
+    pub(super) fn forward_naming(&mut self, stmt: Option<&Statement>, frame: &Bytes) -> Result<(), SessionError> {
+        match stmt {
+            Some(s) => {
+                self.ensure_prepared(s.key, &s.parse);
+                pg::messages::rename_statement(frame, &shared_name(s.key), &mut self.out_b).map_err(client_err)
+            }
+            None => {
+                self.out_b.extend_from_slice(frame);
+                Ok(())
+            }
+        }
+    }
+
     pub(super) fn ensure_prepared(&mut self, key: u64, parse: &Bytes) {
         let att = self.backend.as_mut().expect("caller attached a backend");
         if att.conn.statements.get(&key).is_none() {
