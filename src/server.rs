@@ -25,7 +25,7 @@ use crate::session::clients::{Client, Clients};
 use crate::session::mysql::{self as mysession, MyEngine, backend::MyProbe};
 use crate::session::postgres::{self as pgsession, PgEngine, backend::PgProbe};
 use crate::store::Store;
-use crate::telemetry::{ClientCount, MetricsSink, Telemetry, spawn_snapshots};
+use crate::telemetry::{MetricsSink, Telemetry, spawn_snapshots};
 
 /// Errors starting the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +255,6 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
     let slowlog = SlowLog::spawn(shared_config.clone(), writer.clone(), background.clone());
     monitor.add_sink(slowlog.clone());
     monitor.add_sink(Arc::new(MetricsSink(metrics.clone())));
-    let (pg_clients, my_clients) = (Arc::new(ClientCount::default()), Arc::new(ClientCount::default()));
     let registry = Clients::new();
 
     let mut postgres_addr = None;
@@ -281,16 +280,13 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
             refuse: refuse_postgres,
             admission: admission.clone(),
             ids: ids.clone(),
-            clients: pg_clients.clone(),
         };
         let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
         tracker.spawn(async move { accept.run(d, h, t).await });
         postgres = Some(engine);
     }
     let (mysql_addr, mysql) =
-        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor, &my_clients, &registry)
-            .await?
-        {
+        match start_mysql(&config, &tls, &admission, &ids, &drain, &hard, &tracker, &monitor, &registry).await? {
             Some((addr, engine)) => (addr, Some(engine)),
             None => (None, None),
         };
@@ -301,8 +297,7 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         metrics,
         writer,
         slowlog,
-        pg_clients,
-        my_clients,
+        registry.clone(),
         drain.clone(),
     ));
     spawn_snapshots(telemetry.clone(), config.monitor.snapshot_interval, background.clone());
@@ -381,7 +376,6 @@ async fn start_mysql(
     hard: &CancellationToken,
     tracker: &TaskTracker,
     monitor: &Arc<Monitor>,
-    clients: &Arc<ClientCount>,
     registry: &Arc<Clients>,
 ) -> Result<Option<(Option<SocketAddr>, Arc<MyEngine>)>, ServerError> {
     if config.listen.mysql.is_empty() || config.mysql.primary.is_none() {
@@ -408,7 +402,6 @@ async fn start_mysql(
         refuse: refuse_mysql,
         admission: admission.clone(),
         ids: ids.clone(),
-        clients: clients.clone(),
     };
     let (d, h, t) = (drain.clone(), hard.clone(), tracker.clone());
     tracker.spawn(async move { accept.run(d, h, t).await });
@@ -460,8 +453,6 @@ struct AcceptLoop {
     refuse: RefuseFn,
     admission: Arc<Semaphore>,
     ids: Arc<AtomicU64>,
-    /// Connected clients of this listener's engine.
-    clients: Arc<ClientCount>,
 }
 
 impl AcceptLoop {
@@ -488,14 +479,11 @@ impl AcceptLoop {
             let registration = self.registry.register(id, self.engine, peer);
             let session = (self.serve)(socket, registration.client().clone());
             let hard = hard.clone();
-            let clients = self.clients.clone();
-            clients.0.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
                 tokio::select! {
                     _ = session => {}
                     _ = hard.cancelled() => {}
                 }
-                clients.0.fetch_sub(1, Ordering::Relaxed);
                 drop(registration);
                 drop(permit);
             });

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -21,6 +20,7 @@ use crate::metrics::{ClientSample, Metrics, PoolSample, QueryObservation, Sample
 use crate::monitor::{Monitor, QueryEvent, Sink, SlowLog, SlowQuery, TypeTotals, engine_name};
 use crate::pool::PoolStats;
 use crate::pool::topology::Topology;
+use crate::session::clients::Clients;
 use crate::session::mysql::MyEngine;
 use crate::session::postgres::PgEngine;
 use crate::store::{DigestRow, MetricsRow, PoolStatsRow, Record, Writer};
@@ -43,10 +43,6 @@ impl Sink for MetricsSink {
     fn slow(&self, _query: &SlowQuery) {}
 }
 
-/// Connected clients of one engine.
-#[derive(Debug, Default)]
-pub struct ClientCount(pub AtomicUsize);
-
 /// One engine's pools with the role of each pool's server.
 struct EnginePools {
     engine: &'static str,
@@ -67,10 +63,8 @@ pub struct Telemetry {
     pub writer: Option<Writer>,
     /// The slow-query pipeline.
     pub slowlog: Arc<SlowLog>,
-    /// Connected clients per engine.
-    pub pg_clients: Arc<ClientCount>,
-    /// Connected clients per engine.
-    pub my_clients: Arc<ClientCount>,
+    /// Live clients of both engines.
+    pub clients: Arc<Clients>,
     /// Set when the proxy drains: not ready any more.
     pub draining: CancellationToken,
     /// Totals at the previous snapshot, per engine, and its time.
@@ -87,8 +81,7 @@ impl Telemetry {
         metrics: Arc<Metrics>,
         writer: Option<Writer>,
         slowlog: Arc<SlowLog>,
-        pg_clients: Arc<ClientCount>,
-        my_clients: Arc<ClientCount>,
+        clients: Arc<Clients>,
         draining: CancellationToken,
     ) -> Telemetry {
         Telemetry {
@@ -98,8 +91,7 @@ impl Telemetry {
             metrics,
             writer,
             slowlog,
-            pg_clients,
-            my_clients,
+            clients,
             draining,
             last: Mutex::new((HashMap::new(), SystemTime::now())),
         }
@@ -116,11 +108,7 @@ impl Telemetry {
                     (server, user, db, role, pool.stats())
                 })
                 .collect();
-            out.push((
-                EnginePools { engine: "postgres", pools },
-                &pg.topology,
-                self.pg_clients.0.load(Ordering::Relaxed),
-            ));
+            out.push((EnginePools { engine: "postgres", pools }, &pg.topology, self.clients.count("postgres")));
         }
         if let Some(my) = &self.mysql {
             let pools = my
@@ -131,7 +119,7 @@ impl Telemetry {
                     (server, user, String::new(), role, pool.stats())
                 })
                 .collect();
-            out.push((EnginePools { engine: "mysql", pools }, &my.topology, self.my_clients.0.load(Ordering::Relaxed)));
+            out.push((EnginePools { engine: "mysql", pools }, &my.topology, self.clients.count("mysql")));
         }
         out
     }

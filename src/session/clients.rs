@@ -150,6 +150,11 @@ impl Clients {
         self.map.lock().values().cloned().collect()
     }
 
+    /// Live clients of one engine (`postgres` / `mysql`).
+    pub fn count(&self, engine: &str) -> usize {
+        self.map.lock().values().filter(|c| c.engine == engine).count()
+    }
+
     /// The client with this id.
     pub fn get(&self, id: u64) -> Option<Arc<Client>> {
         self.map.lock().get(&id).cloned()

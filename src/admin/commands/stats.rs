@@ -4,7 +4,6 @@
 //! second since start or the last reset, clients), then one row per statement type of that engine.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 use super::super::result::{ms, pct};
 use super::super::{Context, ResultSet};
@@ -51,10 +50,7 @@ pub fn show(ctx: &Context) -> ResultSet {
             waiting += s.waiting;
         }
         let usage = if max == 0 { 0.0 } else { active as f64 * 100.0 / max as f64 };
-        let clients = match e.name {
-            "postgres" => ctx.telemetry.pg_clients.0.load(Ordering::Relaxed),
-            _ => ctx.telemetry.my_clients.0.load(Ordering::Relaxed),
-        };
+        let clients = ctx.telemetry.clients.count(e.name);
         let mut row = totals_row(e.name, "*", &all, seconds);
         row.extend([
             Some(pct(usage)),
