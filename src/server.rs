@@ -409,32 +409,14 @@ async fn start_mysql(
 }
 
 fn my_probe(config: &Config) -> MyProbe {
-    let (user, password) = probe_login(config, &config.mysql, "root");
+    let (user, password) = config.probe_login(&config.mysql, "root");
     MyProbe { user, password }
 }
 
 fn pg_probe(config: &Config) -> PgProbe {
-    let (user, password) = probe_login(config, &config.postgres, "postgres");
+    let (user, password) = config.probe_login(&config.postgres, "postgres");
     let database = if config.health.database.is_empty() { "postgres".into() } else { config.health.database.clone() };
     PgProbe { user, password, database }
-}
-
-/// The backend login of one engine's health probes: `[<engine>] health_user`, else `health.user`, else the first
-/// configured user, else `fallback`; the password is `health.password`, else that user's backend password.
-fn probe_login(config: &Config, cluster: &crate::config::Cluster, fallback: &str) -> (String, Option<String>) {
-    let name = cluster
-        .health_user
-        .clone()
-        .or_else(|| config.health.user.clone())
-        .or_else(|| config.users.first().map(|u| u.name.clone()));
-    let user = name.as_deref().and_then(|n| config.user(n));
-    let login = user.and_then(|u| u.backend_user.clone()).or(name).unwrap_or_else(|| fallback.into());
-    let password = config
-        .health
-        .password
-        .clone()
-        .or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone())));
-    (login, password)
 }
 
 /// Serves one accepted client connection (engine-specific), registered as `Client`.
@@ -503,7 +485,6 @@ fn refuse_postgres(mut socket: TcpStream) -> BoxFuture<'static, ()> {
 
 #[cfg(test)]
 mod tests {
-    use super::probe_login;
     use crate::config::Config;
 
     #[test]
@@ -511,9 +492,9 @@ mod tests {
         let text = "[[users]]\nname = \"postgres\"\nauth = \"trust\"\n[[users]]\nname = \"app\"\npassword = \"pw\"\n\
                     backend_user = \"app_be\"\n[mysql]\nhealth_user = \"app\"\n";
         let c = Config::parse(text, &Default::default()).expect("valid");
-        assert_eq!(probe_login(&c, &c.postgres, "postgres"), ("postgres".to_string(), None), "first user");
-        assert_eq!(probe_login(&c, &c.mysql, "root"), ("app_be".to_string(), Some("pw".to_string())), "health_user");
+        assert_eq!(c.probe_login(&c.postgres, "postgres"), ("postgres".to_string(), None), "first user");
+        assert_eq!(c.probe_login(&c.mysql, "root"), ("app_be".to_string(), Some("pw".to_string())), "health_user");
         let empty = Config::default();
-        assert_eq!(probe_login(&empty, &empty.mysql, "root"), ("root".to_string(), None), "fallback");
+        assert_eq!(empty.probe_login(&empty.mysql, "root"), ("root".to_string(), None), "fallback");
     }
 }

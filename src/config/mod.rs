@@ -224,6 +224,18 @@ pub struct User {
     pub max_connections: Option<usize>,
 }
 
+impl User {
+    /// The user name on the backends.
+    pub fn backend_name(&self) -> &str {
+        self.backend_user.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The password on the backends.
+    pub fn backend_secret(&self) -> Option<&str> {
+        self.backend_password.as_deref().or(self.password.as_deref())
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redact = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
@@ -671,6 +683,29 @@ impl Config {
     /// check a configuration changed at runtime before it is applied.
     pub fn problems(&self) -> Vec<Problem> {
         validate::validate(self)
+    }
+
+    /// The backend login of `name`: a configured user's backend name and password, else the name itself with
+    /// no password.
+    pub fn backend_login(&self, name: &str) -> (String, Option<String>) {
+        match self.user(name) {
+            Some(u) => (u.backend_name().to_string(), u.backend_secret().map(str::to_string)),
+            None => (name.to_string(), None),
+        }
+    }
+
+    /// The backend login of one engine's health probes: `[<engine>] health_user`, else `health.user`, else the
+    /// first configured user, else `fallback`; the password is `health.password`, else that user's backend
+    /// password.
+    pub fn probe_login(&self, cluster: &Cluster, fallback: &str) -> (String, Option<String>) {
+        let name = cluster
+            .health_user
+            .clone()
+            .or_else(|| self.health.user.clone())
+            .or_else(|| self.users.first().map(|u| u.name.clone()))
+            .unwrap_or_else(|| fallback.to_string());
+        let (login, password) = self.backend_login(&name);
+        (login, self.health.password.clone().or(password))
     }
 
     /// The user named `name`, if configured.

@@ -59,21 +59,16 @@ pub fn login(config: &Config, engine: Engine) -> Option<Login> {
     let cluster = cluster(config, engine);
     let primary = cluster.primary.as_ref()?;
     let m = &config.maintenance;
-    let name = m
-        .user
-        .clone()
-        .or_else(|| cluster.health_user.clone())
-        .or_else(|| config.health.user.clone())
-        .or_else(|| config.users.first().map(|u| u.name.clone()));
-    let user = name.as_deref().and_then(|n| config.user(n));
     let fallback = match engine {
         Engine::Postgres => "postgres",
         Engine::Mysql => "root",
     };
-    let login = user.and_then(|u| u.backend_user.clone()).or(name).unwrap_or_else(|| fallback.into());
-    let own = if m.user.is_some() { m.password.clone() } else { m.password.clone().or(config.health.password.clone()) };
-    let password = own.or_else(|| user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone())));
-    Some(Login { server: primary.name.clone(), addr: primary.addr.clone(), user: login, password })
+    let (user, password) = match &m.user {
+        Some(name) => config.backend_login(name),
+        None => config.probe_login(cluster, fallback),
+    };
+    let password = m.password.clone().or(password);
+    Some(Login { server: primary.name.clone(), addr: primary.addr.clone(), user, password })
 }
 
 #[cfg(test)]

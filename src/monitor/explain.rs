@@ -65,6 +65,21 @@ pub struct Target {
     pub database: Option<String>,
 }
 
+impl Target {
+    /// The target for a statement that login `user` ran in `database` (empty: none) on `addr`, connecting with
+    /// that user's backend credentials.
+    pub fn for_login(
+        config: &crate::config::Config,
+        engine: Engine,
+        addr: String,
+        user: &str,
+        database: &str,
+    ) -> Target {
+        let (user, password) = config.backend_login(user);
+        Target { engine, addr, user, password, database: (!database.is_empty()).then(|| database.to_string()) }
+    }
+}
+
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Target")
@@ -90,6 +105,13 @@ pub enum Param {
     Text(String),
     /// Binary data (`bytea` / a binary string).
     Bytes(Vec<u8>),
+}
+
+impl Param {
+    /// Parameters as the monitor renders them (`None` = NULL), passed as text for the server to cast.
+    pub fn from_rendered(params: &[Option<String>]) -> Vec<Param> {
+        params.iter().map(|p| p.as_ref().map_or(Param::Null, |v| Param::Text(v.clone()))).collect()
+    }
 }
 
 /// What the catalog says about one table the plan reads.

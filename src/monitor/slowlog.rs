@@ -162,16 +162,8 @@ impl Worker {
         if explain::check_statement(engine.dialect(), &q.sql).is_err() {
             return None;
         }
-        let user = config.user(&q.user);
-        let target = Target {
-            engine,
-            addr: q.backend_addr.clone(),
-            user: user.and_then(|u| u.backend_user.clone()).unwrap_or_else(|| q.user.clone()),
-            password: user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone())),
-            database: (!q.database.is_empty()).then(|| q.database.clone()),
-        };
-        let params: Vec<Param> =
-            q.params.iter().map(|p| p.as_ref().map_or(Param::Null, |v| Param::Text(v.clone()))).collect();
+        let target = Target::for_login(config, engine, q.backend_addr.clone(), &q.user, &q.database);
+        let params = Param::from_rendered(&q.params);
         match explain_boxed(target, q.sql.clone(), params, config.monitor.explain_timeout).await {
             Ok(e) => {
                 self.explained.fetch_add(1, Ordering::Relaxed);

@@ -45,16 +45,8 @@ pub async fn run(ctx: &Context, id: &str) -> Result<ResultSet, AdminError> {
 
     let explained = match primary {
         Some(addr) => {
-            let user = config.user(&sample.user);
-            let target = Target {
-                engine,
-                addr,
-                user: user.and_then(|u| u.backend_user.clone()).unwrap_or_else(|| sample.user.clone()),
-                password: user.and_then(|u| u.backend_password.clone().or_else(|| u.password.clone())),
-                database: (!sample.database.is_empty()).then(|| sample.database.clone()),
-            };
-            let params: Vec<Param> =
-                sample.params.iter().map(|p| p.as_ref().map_or(Param::Null, |v| Param::Text(v.clone()))).collect();
+            let target = Target::for_login(&config, engine, addr, &sample.user, &sample.database);
+            let params = Param::from_rendered(&sample.params);
             match explain::explain(&target, &sample.sql, &params, config.monitor.explain_timeout).await {
                 Ok(e) => {
                     r.push_text(["plan".to_string(), serde_json::to_string_pretty(&e.plan).unwrap_or_default()]);

@@ -131,8 +131,8 @@ impl MyEngine {
         let config = self.config();
         let connector = MyConnector {
             server: server.clone(),
-            user: user.backend_user.clone().unwrap_or_else(|| user.name.clone()),
-            password: user.backend_password.clone().or_else(|| user.password.clone()),
+            user: user.backend_name().to_string(),
+            password: user.backend_secret().map(str::to_string),
             caps: format,
             charset,
             statement_cache: config.pool.prepared_statement_cache,

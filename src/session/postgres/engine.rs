@@ -113,8 +113,8 @@ impl PgEngine {
         let config = self.config();
         let connector = PgConnector {
             server: server.clone(),
-            user: user.backend_user.clone().unwrap_or_else(|| user.name.clone()),
-            password: user.backend_password.clone().or_else(|| user.password.clone()),
+            user: user.backend_name().to_string(),
+            password: user.backend_secret().map(str::to_string),
             database: database.to_string(),
             statement_cache: config.pool.prepared_statement_cache,
         };
