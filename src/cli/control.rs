@@ -69,12 +69,11 @@ impl Control {
         if addr.is_empty() {
             return Ok(None);
         }
-        let Some((host, port)) = addr.rsplit_once(':').and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?))) else {
+        let Some((host, port)) = crate::net::split_host_port(&addr) else {
             return Err(format!("listen.admin `{addr}` is not ip:port"));
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let opts = PgConnectOptions::new_without_pgpass()
-            .host(host)
+            .host(&host)
             .port(port)
             .username(&config.admin.user)
             .password(&config.admin.password)

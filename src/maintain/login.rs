@@ -35,9 +35,7 @@ impl fmt::Debug for Login {
 impl Login {
     /// `(host, port)` of the address (`[v6]:port` accepted), or `None` when it is not `host:port`.
     pub fn host_port(&self) -> Option<(String, u16)> {
-        let (host, port) = self.addr.rsplit_once(':')?;
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        Some((host.to_string(), port.parse().ok()?))
+        crate::net::split_host_port(&self.addr)
     }
 }
 

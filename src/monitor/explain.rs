@@ -225,16 +225,9 @@ pub fn check_statement(dialect: Dialect, sql: &str) -> Result<(), ExplainError> 
     Ok(())
 }
 
-/// `(host, port)` of `host:port` or `[v6]:port`.
+/// `(host, port)` of the target's address.
 fn split_addr(addr: &str) -> Result<(String, u16), ExplainError> {
-    let bad = || ExplainError::Address(addr.to_string());
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let port = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host.to_string(), port))
+    crate::net::split_host_port(addr).ok_or_else(|| ExplainError::Address(addr.to_string()))
 }
 
 /// Milliseconds of `d`, at least 1 (0 would mean "no timeout" to both servers).
