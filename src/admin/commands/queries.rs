@@ -10,8 +10,8 @@ use super::time;
 use crate::monitor::digest::DigestStats;
 use crate::monitor::engine_name;
 
-/// Columns `SHOW QUERIES` can be ordered by.
-const ORDER_COLUMNS: &[&str] = &[
+/// The columns of `SHOW QUERIES`; it can be ordered by any of them.
+const COLUMNS: &[&str] = &[
     "digest",
     "engine",
     "type",
@@ -26,7 +26,9 @@ const ORDER_COLUMNS: &[&str] = &[
     "p50_ms",
     "p95_ms",
     "p99_ms",
+    "first_seen",
     "last_seen",
+    "query",
 ];
 
 /// Rows shown when no LIMIT is given.
@@ -38,10 +40,10 @@ pub fn digests(ctx: &Context, order: Option<&(String, bool)>, limit: Option<usiz
         Some((c, d)) => (c.as_str(), *d),
         None => ("total_ms", true),
     };
-    if !ORDER_COLUMNS.contains(&column) {
+    if !COLUMNS.contains(&column) {
         return Err(AdminError::Syntax(ParseError::Malformed(format!(
             "cannot order by {column:?}; columns: {}",
-            ORDER_COLUMNS.join(", ")
+            COLUMNS.join(", ")
         ))));
     }
     let mut all = ctx.live.monitor().digests();
@@ -49,25 +51,7 @@ pub fn digests(ctx: &Context, order: Option<&(String, bool)>, limit: Option<usiz
         let o = compare(a, b, column);
         if desc { o.reverse() } else { o }
     });
-    let mut r = ResultSet::new(&[
-        "digest",
-        "engine",
-        "type",
-        "calls",
-        "errors",
-        "rows",
-        "slow",
-        "total_ms",
-        "mean_ms",
-        "min_ms",
-        "max_ms",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-        "first_seen",
-        "last_seen",
-        "query",
-    ]);
+    let mut r = ResultSet::new(COLUMNS);
     let msu = |us: u64| ms(us as f64 / 1000.0);
     for d in all.into_iter().take(limit.unwrap_or(DEFAULT_LIMIT)) {
         r.push_text([
@@ -109,7 +93,9 @@ fn compare(a: &DigestStats, b: &DigestStats, column: &str) -> Ordering {
         "p50_ms" => a.percentile_us(0.5).cmp(&b.percentile_us(0.5)),
         "p95_ms" => a.percentile_us(0.95).cmp(&b.percentile_us(0.95)),
         "p99_ms" => a.percentile_us(0.99).cmp(&b.percentile_us(0.99)),
+        "first_seen" => a.first_seen.cmp(&b.first_seen),
         "last_seen" => a.last_seen.cmp(&b.last_seen),
+        "query" => a.normalized.cmp(&b.normalized),
         _ => a.total_us.cmp(&b.total_us),
     }
     .then(a.fingerprint.cmp(&b.fingerprint))
