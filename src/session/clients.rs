@@ -69,8 +69,12 @@ impl Client {
 
     /// Publishes the server the session now holds a backend of (`None`: it holds none).
     #[inline]
+    /// Cheap enough to call every loop iteration: it writes only on a change (only the session writes it).
     pub fn set_server(&self, server: Option<&Arc<Server>>) {
-        self.server.store(server.map_or(0, server_key), Ordering::Relaxed);
+        let key = server.map_or(0, server_key);
+        if self.server.load(Ordering::Relaxed) != key {
+            self.server.store(key, Ordering::Relaxed);
+        }
     }
 
     /// True while the session holds a backend (inside a transaction or running a statement).

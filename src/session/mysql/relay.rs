@@ -23,7 +23,7 @@ use crate::protocol::mysql::auth::ServerHandshake;
 use crate::protocol::mysql::framer::{HEADER_LEN, MAX_PAYLOAD, packet_len, packets};
 use crate::protocol::mysql::reply::{ReplyTracker, Step, Summary};
 use crate::protocol::mysql::{CapabilityFlags, StatusFlags};
-use crate::session::clients::{Client, server_key};
+use crate::session::clients::Client;
 
 use super::backend::{MyConnector, reserve_for_packet};
 use super::effects::Effect;
@@ -107,7 +107,6 @@ impl Session {
     async fn relay(&mut self, registry: &Client) -> Result<(), SessionError> {
         let shutdown = self.engine.shutdown.clone();
         let kill = registry.kill_token().clone();
-        let mut shown = 0usize;
         loop {
             if self.inflight.is_none() {
                 // A KILL QUERY that found this client idle cancels nothing, not its next statement.
@@ -116,11 +115,7 @@ impl Session {
             if !self.on_client_data().await? {
                 return Ok(());
             }
-            let attached = self.backend.as_ref().map_or(0, |a| server_key(a._use.server()));
-            if attached != shown {
-                registry.set_server(self.backend.as_ref().map(|a| a._use.server()));
-                shown = attached;
-            }
+            registry.set_server(self.backend.as_ref().map(|a| a._use.server()));
             let infile = self.inflight.as_ref().is_some_and(|i| i.infile);
             let read_client = self.inflight.is_none() || infile || self.cbuf.len() < CLIENT_READAHEAD;
             if self.cbuf.capacity() - self.cbuf.len() < 4096 {

@@ -18,7 +18,7 @@ use crate::pool::topology::{InUse, Server};
 use crate::pool::{ConnectErrorKind, PoolError, Pooled};
 use crate::protocol::postgres::{self as pg, ProtocolError, messages};
 use crate::route::{self, SessionView};
-use crate::session::clients::{Client, server_key};
+use crate::session::clients::Client;
 
 mod attach;
 mod effects;
@@ -160,13 +160,8 @@ impl Session {
     async fn relay(&mut self, registry: &Client) -> Result<(), SessionError> {
         let shutdown = self.engine.shutdown.clone();
         let kill = registry.kill_token().clone();
-        let mut shown = 0usize;
         loop {
-            let attached = self.backend.as_ref().map_or(0, |a| server_key(a.in_use.server()));
-            if attached != shown {
-                registry.set_server(self.backend.as_ref().map(|a| a.in_use.server()));
-                shown = attached;
-            }
+            registry.set_server(self.backend.as_ref().map(|a| a.in_use.server()));
             let event = match &mut self.backend {
                 Some(att) => {
                     let backend = &mut *att.conn;
