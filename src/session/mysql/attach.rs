@@ -85,7 +85,7 @@ impl Session {
             match pool.checkout().await {
                 Ok(conn) => {
                     let in_use = server.begin_use();
-                    self.backend = Some(Attached { conn, _use: in_use });
+                    self.backend = Some(Attached { conn, in_use });
                     match self.sync_state().await {
                         Ok(None) => return Ok(Ok(())),
                         Ok(Some(e)) => {

@@ -37,7 +37,7 @@ const CLIENT_READAHEAD: usize = 64 * 1024;
 /// A backend held by the session.
 pub(super) struct Attached {
     pub(super) conn: Pooled<MyConnector>,
-    pub(super) _use: InUse,
+    pub(super) in_use: InUse,
 }
 
 /// The command whose reply is being relayed.
@@ -115,7 +115,7 @@ impl Session {
             if !self.on_client_data().await? {
                 return Ok(());
             }
-            registry.set_server(self.backend.as_ref().map(|a| a._use.server()));
+            registry.set_server(self.backend.as_ref().map(|a| a.in_use.server()));
             let infile = self.inflight.as_ref().is_some_and(|i| i.infile);
             let read_client = self.inflight.is_none() || infile || self.cbuf.len() < CLIENT_READAHEAD;
             if self.cbuf.capacity() - self.cbuf.len() < 4096 {
@@ -315,7 +315,7 @@ impl Session {
                 probe.no_index_used = summary.flags_seen.intersects(
                     StatusFlags::SERVER_STATUS_NO_INDEX_USED | StatusFlags::SERVER_STATUS_NO_GOOD_INDEX_USED,
                 );
-                self.engine.monitor.record(probe.finish(&self.info, att._use.server()));
+                self.engine.monitor.record(probe.finish(&self.info, att.in_use.server()));
             }
             self.on_reply_done(inf.effect, summary);
             self.maybe_release();
@@ -331,7 +331,7 @@ impl Session {
             return;
         }
         let Some(att) = &self.backend else { return };
-        let pool = self.engine.pool(att._use.server(), &self.user, self.caps, self.charset);
+        let pool = self.engine.pool(att.in_use.server(), &self.user, self.caps, self.charset);
         let timeout = self.engine.config().pool.connect_timeout;
         let thread = att.conn.conn_id;
         match pool.connector().kill_query(thread, timeout).await {
