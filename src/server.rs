@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::{self, Maintenance};
+use crate::admin;
 use crate::config::{Config, ConfigError};
 use crate::maintain::Maintainer;
 use crate::monitor::{Monitor, SlowLog};
@@ -196,11 +196,6 @@ impl Handle {
         self.live.reload_file()
     }
 
-    /// Plugs table maintenance (`SHOW TABLES STATUS`, `ANALYZE TABLE`, `OPTIMIZE TABLE`) into the control port.
-    pub fn set_maintenance(&self, maintenance: Arc<dyn Maintenance>) {
-        self.admin.set_maintenance(maintenance);
-    }
-
     /// Drains: stops accepting, waits up to `shutdown_timeout` for sessions to finish their transactions, then
     /// cancels the rest.
     pub async fn shutdown(&self) {
@@ -324,8 +319,8 @@ pub async fn start(config: Config) -> Result<Handle, ServerError> {
         mysql: mysql.clone(),
         file: parking_lot::Mutex::new(None),
     });
-    let admin = admin::Context::new(live.clone(), telemetry.clone(), store.clone(), registry.clone());
-    admin.set_maintenance(maintainer.clone());
+    let admin =
+        admin::Context::new(live.clone(), telemetry.clone(), store.clone(), registry.clone(), maintainer.clone());
     let (admin_addr, admin_mysql_addr) = admin::listen(&admin, &config, background.clone()).await?;
     Ok(Handle {
         postgres_addr,

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -66,9 +65,8 @@ impl AdminError {
     }
 }
 
-/// Table maintenance as the control port uses it. The maintenance module implements it; the owner of the
-/// process plugs it in with [`crate::server::Handle::set_maintenance`]. Until then the three commands answer
-/// "maintenance is not available".
+/// Table maintenance as the control port uses it (implemented by [`crate::maintain::Maintainer`]; a trait so
+/// that the command engine does not depend on how maintenance connects).
 pub trait Maintenance: Send + Sync {
     /// `SHOW TABLES STATUS`: the maintenance candidates of every engine, with the statistics they were chosen
     /// by (any columns the implementation finds useful; text values).
@@ -90,7 +88,8 @@ pub struct Context {
     pub store: Option<Store>,
     /// Live client sessions.
     pub clients: Arc<Clients>,
-    maintenance: RwLock<Option<Arc<dyn Maintenance>>>,
+    /// Table maintenance (`SHOW TABLES STATUS`, `ANALYZE TABLE`, `OPTIMIZE TABLE`).
+    pub maintenance: Arc<dyn Maintenance>,
     /// When the proxy started.
     pub started: Instant,
 }
@@ -102,22 +101,9 @@ impl Context {
         telemetry: Arc<Telemetry>,
         store: Option<Store>,
         clients: Arc<Clients>,
+        maintenance: Arc<dyn Maintenance>,
     ) -> Arc<Context> {
-        Arc::new(Context { live, telemetry, store, clients, maintenance: RwLock::new(None), started: Instant::now() })
-    }
-
-    /// Plugs table maintenance in.
-    pub fn set_maintenance(&self, maintenance: Arc<dyn Maintenance>) {
-        *self.maintenance.write() = Some(maintenance);
-    }
-
-    /// Table maintenance, when plugged in.
-    pub fn maintenance(&self) -> Result<Arc<dyn Maintenance>, AdminError> {
-        self.maintenance.read().clone().ok_or_else(|| {
-            AdminError::Unavailable(
-                "maintenance is not available in this process (no maintenance module is plugged in)".into(),
-            )
-        })
+        Arc::new(Context { live, telemetry, store, clients, maintenance, started: Instant::now() })
     }
 
     /// The configuration in force.

@@ -1,5 +1,5 @@
-//! `SHOW TABLES STATUS`, `ANALYZE TABLE <t>` and `OPTIMIZE TABLE <t>`: handed to the plugged-in
-//! [`super::super::Maintenance`] implementation; without one they answer "maintenance is not available".
+//! `SHOW TABLES STATUS`, `ANALYZE TABLE <t>` and `OPTIMIZE TABLE <t>`: handed to the context's
+//! [`super::super::Maintenance`].
 
 use super::super::result::ms;
 use super::super::{AdminError, Context, ResultSet};
@@ -8,20 +8,17 @@ use crate::store::MaintenanceRow;
 
 /// The maintenance candidates.
 pub async fn status(ctx: &Context) -> Result<ResultSet, AdminError> {
-    let m = ctx.maintenance()?;
-    m.tables_status().await.map_err(AdminError::Failed)
+    ctx.maintenance.tables_status().await.map_err(AdminError::Failed)
 }
 
 /// ANALYZE of one table.
 pub async fn analyze(ctx: &Context, table: &str) -> Result<ResultSet, AdminError> {
-    let m = ctx.maintenance()?;
-    m.analyze(table).await.map(runs).map_err(AdminError::Failed)
+    ctx.maintenance.analyze(table).await.map(runs).map_err(AdminError::Failed)
 }
 
 /// OPTIMIZE (VACUUM (ANALYZE) on PostgreSQL) of one table.
 pub async fn optimize(ctx: &Context, table: &str) -> Result<ResultSet, AdminError> {
-    let m = ctx.maintenance()?;
-    m.optimize(table).await.map(runs).map_err(AdminError::Failed)
+    ctx.maintenance.optimize(table).await.map(runs).map_err(AdminError::Failed)
 }
 
 fn runs(rows: Vec<MaintenanceRow>) -> ResultSet {
